@@ -1,0 +1,99 @@
+/**
+ * Port: durable storage of a Runtime — its record, Worker records, durable events and transcripts.
+ * Adapters: `MemoryWorkerStore`, `FileSystemWorkerStore`.
+ *
+ * The Runtime is the single writer of a Worker and assigns every sequence number; the store persists what it is
+ * given, in order, and answers bounded reads. A store never decides Worker semantics. Transient events
+ * (`*_delta`) never reach it.
+ */
+import { Context, type Effect, type Option, Schema } from "effect"
+import type { StoreFailure } from "./Errors.ts"
+import { RuntimeId, WorkerId } from "./Ids.ts"
+import { InputAccepted } from "./Requests.ts"
+import type { WorkerEvent } from "./RuntimeEvent.ts"
+import type { Diagnostic } from "./RuntimeInfo.ts"
+import type { TranscriptEntry, TranscriptPage, TranscriptQuery } from "./Transcript.ts"
+import {
+  ConfigBundleRef,
+  Count,
+  CurrentRun,
+  LastError,
+  ProfileSelector,
+  QueuedInput,
+  ScopeRule,
+  Timestamp,
+  UsageTotals,
+  WorkerStatus
+} from "./Worker.ts"
+
+/** @category models */
+export class RuntimeRecord extends Schema.Class<RuntimeRecord>("@yoi/domain/RuntimeRecord")({
+  runtimeId: RuntimeId,
+  createdAt: Timestamp
+}) {}
+
+/** A remembered `SendInput` idempotency key and what it returned. @category models */
+export class RecentInput extends Schema.Class<RecentInput>("@yoi/domain/RecentInput")({
+  key: Schema.String,
+  accepted: InputAccepted
+}) {}
+
+/**
+ * Everything durable about one Worker except its logs.
+ *
+ * **Details** `seqReserved` is a high-water mark the Runtime persists before it hands out event seqs beyond it, so
+ * seqs of transient (never persisted) events are not reused after a crash.
+ * @category models
+ */
+export class WorkerRecord extends Schema.Class<WorkerRecord>("@yoi/domain/WorkerRecord")({
+  workerId: WorkerId,
+  displayName: Schema.String,
+  profile: ProfileSelector,
+  profileName: Schema.String,
+  configBundle: Schema.optional(ConfigBundleRef),
+  requestedCapabilities: Schema.Array(Schema.String),
+  scope: Schema.Array(ScopeRule),
+  createdAt: Timestamp,
+  lastActivityAt: Timestamp,
+  status: WorkerStatus,
+  currentRun: Schema.optional(CurrentRun),
+  queue: Schema.Array(QueuedInput),
+  usage: UsageTotals,
+  lastError: Schema.optional(LastError),
+  seqReserved: Count,
+  createIdempotencyKey: Schema.optional(Schema.String),
+  recentInputs: Schema.Array(RecentInput)
+}) {}
+
+/** One Worker transition, applied in order: transcript entries, events, then the record. @category models */
+export interface WorkerChange {
+  readonly transcript?: ReadonlyArray<TranscriptEntry> | undefined
+  readonly events?: ReadonlyArray<WorkerEvent> | undefined
+  readonly record?: WorkerRecord | undefined
+}
+
+/** @category services */
+export class WorkerStore extends Context.Service<WorkerStore, {
+  readonly loadRuntime: Effect.Effect<Option.Option<RuntimeRecord>, StoreFailure>
+  saveRuntime(record: RuntimeRecord): Effect.Effect<void, StoreFailure>
+  /** Every Worker record (startup). */
+  readonly listWorkers: Effect.Effect<ReadonlyArray<WorkerRecord>, StoreFailure>
+  getWorker(workerId: WorkerId): Effect.Effect<Option.Option<WorkerRecord>, StoreFailure>
+  /**
+   * Persists a transition. Transcript seqs must continue the Worker's transcript (1, 2, …) and event seqs must
+   * increase; otherwise it fails and writes nothing.
+   */
+  commit(workerId: WorkerId, change: WorkerChange): Effect.Effect<void, StoreFailure>
+  /** Durable events with `seq > after`, ascending, at most `limit`. */
+  readEvents(
+    workerId: WorkerId,
+    options: { readonly after: number; readonly limit: number }
+  ): Effect.Effect<ReadonlyArray<WorkerEvent>, StoreFailure>
+  /** The highest persisted event seq (0 when none). */
+  lastEventSeq(workerId: WorkerId): Effect.Effect<number, StoreFailure>
+  /** A bounded page (see `Transcript.pageRange`); cost O(limit). */
+  readTranscript(workerId: WorkerId, query: TranscriptQuery): Effect.Effect<TranscriptPage, StoreFailure>
+  transcriptCount(workerId: WorkerId): Effect.Effect<number, StoreFailure>
+  /** Problems found while opening or reading (torn tails, corrupt records), sanitized. */
+  readonly diagnostics: Effect.Effect<ReadonlyArray<Diagnostic>>
+}>()("@yoi/domain/WorkerStore") {}
