@@ -22,7 +22,6 @@ export class RuntimeCapabilities extends Schema.Class<RuntimeCapabilities>("@yoi
 
 /** @category models */
 export class RuntimeLimits extends Schema.Class<RuntimeLimits>("@yoi/domain/RuntimeLimits")({
-  maxWorkers: Count,
   maxQueuedInputs: Count,
   maxTranscriptPage: Count,
   maxInputChars: Count,

@@ -1,0 +1,119 @@
+/**
+ * Adapter: the `WorkerStore` port in memory, for tests, demos and embedded Runtimes that need no durability.
+ *
+ * State lives in plain `Map`s inside the layer: one instance per layer build, gone when the process ends. Every
+ * method runs synchronously inside one Effect step, so a `commit` validates and applies with no yield point in
+ * between — it is atomic without a lock, and a rejected commit changes nothing.
+ *
+ * **Details** Reads are bounded like the durable store's: `readEvents` binary-searches the seq-sorted log
+ * (O(log n + limit)) and `readTranscript` slices the range `Transcript.pageRange` computes (O(limit)).
+ *
+ * Deliberately not here: persistence, copying records (they are immutable schema instances), Worker semantics (the
+ * Runtime assigns every seq and decides every transition; the store only checks that what it is given keeps its logs
+ * well-formed) and diagnostics (nothing can be torn or corrupt in memory, so there are none).
+ */
+import { Errors, RuntimeEvent, Transcript, WorkerStore } from "@yoi/domain"
+import { Effect, Layer, Option } from "effect"
+
+interface WorkerLogs {
+  readonly events: Array<RuntimeEvent.WorkerEvent>
+  readonly transcript: Array<Transcript.TranscriptEntry>
+}
+
+/** Index of the first event with `seq > after` in a seq-sorted log (`events.length` when there is none). */
+const firstAfter = (events: ReadonlyArray<RuntimeEvent.WorkerEvent>, after: number): number => {
+  let lo = 0
+  let hi = events.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (events[mid]!.seq > after) hi = mid
+    else lo = mid + 1
+  }
+  return lo
+}
+
+/** Why `change` cannot be applied on top of `logs`, or `undefined` when it can. Messages name seqs, never paths. */
+const rejection = (logs: WorkerLogs | undefined, change: WorkerStore.WorkerChange): string | undefined => {
+  let nextTranscriptSeq = (logs?.transcript.length ?? 0) + 1
+  for (const entry of change.transcript ?? []) {
+    if (entry.seq !== nextTranscriptSeq) {
+      return `transcript seq ${entry.seq} does not continue the transcript (expected ${nextTranscriptSeq})`
+    }
+    nextTranscriptSeq++
+  }
+  let lastEventSeq = logs?.events.at(-1)?.seq ?? 0
+  for (const event of change.events ?? []) {
+    if (RuntimeEvent.isTransient(event)) {
+      return `transient event ${event._tag} (seq ${event.seq}) is never persisted`
+    }
+    if (!(event.seq > lastEventSeq)) {
+      return `event seq ${event.seq} does not increase past ${lastEventSeq}`
+    }
+    lastEventSeq = event.seq
+  }
+  return undefined
+}
+
+/**
+ * Builds an empty in-memory store. Each evaluation is an independent store.
+ * @category constructors
+ */
+export const make: Effect.Effect<WorkerStore.WorkerStore["Service"]> = Effect.sync(() => {
+  let runtime: Option.Option<WorkerStore.RuntimeRecord> = Option.none()
+  const records = new Map<string, WorkerStore.WorkerRecord>()
+  const logs = new Map<string, WorkerLogs>()
+
+  const commit = Effect.fn("WorkerStore.commit")(
+    function*(workerId: string, change: WorkerStore.WorkerChange) {
+      const current = logs.get(workerId)
+      const problem = rejection(current, change)
+      if (problem !== undefined) {
+        return yield* new Errors.StoreFailure({ operation: "commit", message: problem })
+      }
+      // Validated: apply everything before the next yield point, so no reader sees half a change.
+      const target = current ?? { events: [], transcript: [] }
+      if (current === undefined) logs.set(workerId, target)
+      // Loops, not `push(...items)`: a spread of a very large change would overflow the call stack.
+      for (const entry of change.transcript ?? []) target.transcript.push(entry)
+      for (const event of change.events ?? []) target.events.push(event)
+      if (change.record !== undefined) records.set(workerId, change.record)
+    }
+  )
+
+  return WorkerStore.WorkerStore.of({
+    loadRuntime: Effect.sync(() => runtime),
+    saveRuntime: (record) =>
+      Effect.sync(() => {
+        runtime = Option.some(record)
+      }),
+    listWorkers: Effect.sync(() => Array.from(records.values())),
+    getWorker: (workerId) => Effect.sync(() => Option.fromUndefinedOr(records.get(workerId))),
+    commit,
+    readEvents: (workerId, { after, limit }) =>
+      Effect.sync(() => {
+        const events = logs.get(workerId)?.events
+        if (events === undefined || limit <= 0) return []
+        const start = firstAfter(events, after)
+        return events.slice(start, start + limit)
+      }),
+    lastEventSeq: (workerId) => Effect.sync(() => logs.get(workerId)?.events.at(-1)?.seq ?? 0),
+    readTranscript: (workerId, query) =>
+      Effect.sync(() => {
+        const transcript = logs.get(workerId)?.transcript ?? []
+        const range = Transcript.pageRange(transcript.length, query)
+        return new Transcript.TranscriptPage({
+          entries: transcript.slice(range.start - 1, range.end),
+          total: transcript.length,
+          hasMore: range.hasMore
+        })
+      }),
+    transcriptCount: (workerId) => Effect.sync(() => logs.get(workerId)?.transcript.length ?? 0),
+    diagnostics: Effect.succeed([])
+  })
+})
+
+/**
+ * A fresh, empty in-memory `WorkerStore` per layer build.
+ * @category layers
+ */
+export const layer: Layer.Layer<WorkerStore.WorkerStore> = Layer.effect(WorkerStore.WorkerStore, make)

@@ -1,0 +1,1040 @@
+/**
+ * The Runtime: the environment that runs many Workers, with one implementation of Worker semantics whether it is
+ * embedded in a backend or served over HTTP.
+ *
+ * It owns Worker lifecycle, single-flight input (`whenBusy`: reject | enqueue | interrupt), runs, cancellation,
+ * per-Worker event sequences, watch streams (snapshot → replay → live), the transcript projection and usage.
+ * It validates every request itself, so bad input is a typed `InvalidRequest` on every transport.
+ *
+ * **Details**
+ * - One run per Worker at most. A run is a fiber; cancel is fiber interruption. Every Worker transition happens
+ *   under that Worker's lock; the canceller interrupts the run fiber while holding the lock and then writes
+ *   `run_cancelled` itself, so no event of a cancelled run can follow it.
+ * - Durable events are committed to the `WorkerStore` before they are published; transient deltas are only
+ *   published. `seqReserved` is persisted ahead of the seqs handed out, so seqs are never reused after a crash.
+ * - A queued input enters the transcript when its run starts, so the transcript reads in conversation order.
+ *
+ * Deliberately not here: transports, authentication, adapters (picked by `RuntimePresets`), process signals.
+ */
+import {
+  Errors,
+  EventBus,
+  Ids,
+  LiveAllocation,
+  LlmEngine,
+  Requests,
+  RuntimeEvent,
+  RuntimeInfo,
+  Transcript,
+  Worker,
+  WorkerStore
+} from "@yoi/domain"
+import { Clock, Context, Effect, Fiber, FiberMap, Layer, Option, Semaphore, Stream } from "effect"
+import { makeIdGenerator } from "./internal/ids.ts"
+import * as Validate from "./internal/validate.ts"
+import * as Profiles from "./Profiles.ts"
+
+/** @category models */
+export interface Limits {
+  readonly maxQueuedInputs: number
+  readonly maxTranscriptPage: number
+  readonly maxInputChars: number
+  readonly maxScopeRules: number
+  /** Per-watcher buffer; a watcher further behind is closed with `SubscriberLagged`. */
+  readonly watchBuffer: number
+  /** Transcript entries handed to the engine as history. */
+  readonly historyEntries: number
+}
+
+/** @category constructors */
+export const defaultLimits: Limits = {
+  maxQueuedInputs: 16,
+  maxTranscriptPage: 200,
+  maxInputChars: 100_000,
+  maxScopeRules: 64,
+  watchBuffer: 4096,
+  historyEntries: 100
+}
+
+/** @category models */
+export interface Options {
+  readonly runtimeId: string
+  readonly displayName?: string | undefined
+  readonly implementation?: "embedded" | "process" | undefined
+  readonly capabilities?: Partial<RuntimeInfo.RuntimeCapabilities> | undefined
+  readonly limits?: Partial<Limits> | undefined
+  /** Builtin profiles (default: `companion`). */
+  readonly profiles?: ReadonlyArray<LlmEngine.Profile> | undefined
+  /** What `{ kind: "runtime_default" }` resolves to (default: `companion`). */
+  readonly defaultProfile?: string | undefined
+  /** Size of the bus replay buffer, reported in limits. */
+  readonly replayBuffer?: number | undefined
+}
+
+type CommandError = Errors.InvalidRequest | Errors.WorkerNotFound | Errors.RuntimeStopping | Errors.StoreFailure
+
+/** @category services */
+export class Runtime extends Context.Service<Runtime, {
+  readonly runtimeId: Ids.RuntimeId
+  readonly getRuntime: Effect.Effect<RuntimeInfo.RuntimeSummary, Errors.StoreFailure>
+  watchRuntime(
+    request: Requests.WatchRuntimeRequest
+  ): Stream.Stream<
+    RuntimeEvent.RuntimeWatchItem,
+    Errors.InvalidRequest | Errors.CursorOutOfRange | Errors.SubscriberLagged
+  >
+  listWorkers(
+    request: Requests.ListWorkersRequest
+  ): Effect.Effect<Worker.WorkerPage, Errors.InvalidRequest | Errors.StoreFailure>
+  getWorker(request: { readonly workerId: string }): Effect.Effect<
+    Worker.WorkerDetail,
+    Errors.InvalidRequest | Errors.WorkerNotFound
+  >
+  createWorker(
+    request: Requests.CreateWorkerRequest
+  ): Effect.Effect<
+    Requests.CreatedWorker,
+    | Errors.InvalidRequest
+    | Errors.InvalidProfile
+    | Errors.ScopeConflict
+    | Errors.RuntimeStopping
+    | Errors.StoreFailure
+  >
+  stopWorker(request: Requests.ReasonPayload): Effect.Effect<Requests.StopWorkerResult, CommandError>
+  sendInput(
+    request: Requests.SendInputRequest
+  ): Effect.Effect<
+    Requests.InputAccepted,
+    CommandError | Errors.WorkerBusy | Errors.WorkerStopped | Errors.QueueFull
+  >
+  cancelRun(request: Requests.ReasonPayload): Effect.Effect<Requests.CancelRunResult, CommandError>
+  cancelQueued(request: Requests.CancelQueuedRequest): Effect.Effect<Requests.CancelQueuedResult, CommandError>
+  getTranscript(
+    request: Requests.GetTranscriptRequest
+  ): Effect.Effect<Transcript.TranscriptPage, Errors.InvalidRequest | Errors.WorkerNotFound | Errors.StoreFailure>
+  watchWorker(
+    request: Requests.WatchWorkerRequest
+  ): Stream.Stream<
+    RuntimeEvent.WorkerWatchItem,
+    | Errors.InvalidRequest
+    | Errors.WorkerNotFound
+    | Errors.CursorOutOfRange
+    | Errors.SubscriberLagged
+    | Errors.StoreFailure
+  >
+  getUsage(
+    request: Requests.GetUsageRequest
+  ): Effect.Effect<RuntimeInfo.UsageReport, Errors.InvalidRequest | Errors.WorkerNotFound>
+  /** Refuse new commands from now on (`RuntimeStopping`); used by graceful shutdown. */
+  readonly beginShutdown: Effect.Effect<void>
+}>()("@yoi/runtime/Runtime") {}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+interface RunState {
+  readonly runId: string
+  readonly inputId: string
+  readonly startedAt: number
+  text: string
+  reasoning: string
+  usage: Worker.UsageFigures
+  fiber: Fiber.Fiber<void, never> | undefined
+}
+
+interface Entry {
+  readonly workerId: Ids.WorkerId
+  readonly lock: Semaphore.Semaphore
+  record: WorkerStore.WorkerRecord
+  lastSeq: number
+  transcriptCount: number
+  run: RunState | undefined
+}
+
+type Outcome =
+  | { readonly _tag: "finished" }
+  | { readonly _tag: "cancelled"; readonly reason: string }
+  | { readonly _tag: "failed"; readonly reason: string; readonly code: string; readonly message: string }
+
+type EventInput = RuntimeEvent.WorkerEventInput
+const withSeq = (event: EventInput, seq: number) => ({ ...event, seq }) as RuntimeEvent.WorkerEvent
+
+const seqBlock = 1024
+const recentInputsKept = 64
+const initialInputKey = "\u0000initial"
+
+const sanitizeReason = (reason: string | undefined, fallback: string): string => {
+  if (reason === undefined) return fallback
+  const cleaned = reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim().slice(0, 200)
+  return cleaned.length === 0 ? fallback : cleaned
+}
+
+const workerCapabilities = (record: WorkerStore.WorkerRecord, profile: LlmEngine.Profile | undefined) =>
+  new Worker.WorkerCapabilities({
+    canAcceptInput: record.status === "idle" || record.status === "running",
+    canCancel: record.status === "running",
+    canStop: record.status !== "stopped",
+    tools: profile?.tools ?? []
+  })
+
+const rememberInput = (record: WorkerStore.WorkerRecord, key: string | undefined, accepted: Requests.InputAccepted) =>
+  key === undefined
+    ? record.recentInputs
+    : [...record.recentInputs, new WorkerStore.RecentInput({ key, accepted })].slice(-recentInputsKept)
+
+/**
+ * Builds a Runtime over the four ports.
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const store = yield* WorkerStore.WorkerStore
+  const allocation = yield* LiveAllocation.LiveAllocation
+  const engine = yield* LlmEngine.LlmEngine
+  const bus = yield* EventBus.EventBus
+
+  const runtimeId = yield* Ids.parse(Ids.RuntimeId, "runtimeId", options.runtimeId).pipe(Effect.orDie)
+  const limits: Limits = { ...defaultLimits, ...options.limits }
+  const profiles = new Map(
+    (options.profiles ?? [...Profiles.builtins.values()]).map((profile) => [profile.name, profile] as const)
+  )
+  const defaultProfile = options.defaultProfile ?? Profiles.companion.name
+  const capabilities = new RuntimeInfo.RuntimeCapabilities({
+    embedded: options.implementation !== "process",
+    localProcess: options.implementation === "process",
+    remoteHost: false,
+    filesystem: false,
+    shell: false,
+    git: false,
+    worktrees: false,
+    tools: [],
+    ...options.capabilities
+  })
+  const nextId = yield* makeIdGenerator
+  const runs = yield* FiberMap.make<string, void, never>()
+  const createLock = yield* Semaphore.make(1)
+  const workers = new Map<string, Entry>()
+  /** Worker ids in creation (= id) order, for paging. */
+  const order: Array<Ids.WorkerId> = []
+  const createKeys = new Map<string, Ids.WorkerId>()
+  let stopping = false
+  let runtimeSeq = 0
+  const startedAt = yield* Clock.currentTimeMillis
+
+  // ---- events -------------------------------------------------------------------------------------------------
+
+  const publishRuntime = (event: RuntimeEvent.RuntimeEventInput) =>
+    bus.publishRuntime({ ...event, seq: ++runtimeSeq } as RuntimeEvent.RuntimeEvent)
+
+  /**
+   * Assigns seqs, persists (transcript, durable events, record) and publishes, uninterruptibly. Callers hold the
+   * Worker's lock.
+   */
+  const emit = (
+    entry: Entry,
+    events: ReadonlyArray<EventInput>,
+    change: {
+      readonly transcript?: ReadonlyArray<Transcript.TranscriptEntry>
+      readonly record?: WorkerStore.WorkerRecord
+    } = {}
+  ): Effect.Effect<ReadonlyArray<RuntimeEvent.WorkerEvent>, Errors.StoreFailure> =>
+    Effect.suspend(() => {
+      const first = entry.lastSeq + 1
+      const numbered = events.map((event, i) => withSeq(event, first + i))
+      const last = entry.lastSeq + numbered.length
+      let record = change.record
+      if (last > (record ?? entry.record).seqReserved) {
+        record = new WorkerStore.WorkerRecord({ ...(record ?? entry.record), seqReserved: last + seqBlock })
+      }
+      const durable = numbered.filter((event) => !RuntimeEvent.isTransient(event))
+      const transcript = change.transcript ?? []
+      const persist = durable.length === 0 && transcript.length === 0 && record === undefined
+        ? Effect.void
+        : store.commit(entry.workerId, { transcript, events: durable, record })
+      return persist.pipe(
+        Effect.andThen(Effect.sync(() => {
+          entry.lastSeq = last
+          entry.transcriptCount += transcript.length
+          if (record !== undefined) entry.record = record
+        })),
+        Effect.andThen(Effect.forEach(numbered, (event) => bus.publish(entry.workerId, event), { discard: true })),
+        Effect.as(numbered)
+      )
+    }).pipe(Effect.uninterruptible)
+
+  const updateRecord = (entry: Entry, patch: Partial<WorkerStore.WorkerRecord>, at: number) =>
+    new WorkerStore.WorkerRecord({ ...entry.record, ...patch, lastActivityAt: at })
+
+  // ---- views ----------------------------------------------------------------------------------------------------
+
+  const summaryFields = (entry: Entry) => {
+    const record = entry.record
+    return {
+      ref: new Ids.WorkerRef({ runtimeId, workerId: record.workerId }),
+      displayName: record.displayName,
+      displayRef: Ids.displayRef(record.displayName, runtimeId),
+      status: record.status,
+      profile: record.profile,
+      profileName: record.profileName,
+      createdAt: record.createdAt,
+      lastActivityAt: record.lastActivityAt,
+      currentRun: record.currentRun,
+      queueLength: record.queue.length,
+      usage: record.usage,
+      lastError: record.lastError,
+      binding: "connected" as const,
+      capabilities: workerCapabilities(record, profiles.get(record.profileName))
+    }
+  }
+
+  const toSummary = (entry: Entry) => new Worker.WorkerSummary(summaryFields(entry))
+  const toDetail = (entry: Entry) =>
+    new Worker.WorkerDetail({
+      ...summaryFields(entry),
+      queue: entry.record.queue,
+      scope: entry.record.scope,
+      configBundle: entry.record.configBundle,
+      lastSeq: entry.lastSeq,
+      transcriptCount: entry.transcriptCount
+    })
+
+  const counts = () => {
+    const c = { idle: 0, running: 0, stopped: 0, failed: 0 }
+    for (const entry of workers.values()) c[entry.record.status]++
+    return new RuntimeInfo.WorkerCounts({ ...c, total: workers.size })
+  }
+
+  // ---- lookups and validation -----------------------------------------------------------------------------------
+
+  const lookup = (raw: unknown) =>
+    Effect.flatMap(Ids.parse(Ids.WorkerId, "workerId", raw), (workerId) => {
+      const entry = workers.get(workerId)
+      return entry === undefined ? Effect.fail(new Errors.WorkerNotFound({ workerId })) : Effect.succeed(entry)
+    })
+
+  const ensureRunning = Effect.suspend(() => stopping ? Effect.fail(new Errors.RuntimeStopping()) : Effect.void)
+
+  // ---- runs -----------------------------------------------------------------------------------------------------
+
+  /** Starts a run for `input` (caller holds the lock and has checked the Worker is free). */
+  const startRun = (
+    entry: Entry,
+    input: { readonly inputId: string; readonly runId: string; readonly text: string },
+    how: { readonly queued: boolean; readonly wasRunning: boolean }
+  ) =>
+    Effect.gen(function*() {
+      const at = yield* Clock.currentTimeMillis
+      const userSeq = entry.transcriptCount + 1
+      const events: Array<EventInput> = []
+      if (!how.queued) {
+        events.push({ _tag: "input_accepted", at, runId: input.runId, inputId: input.inputId, text: input.text })
+      }
+      events.push({ _tag: "run_started", at, runId: input.runId, inputId: input.inputId })
+      if (!how.wasRunning) events.push({ _tag: "status_changed", at, from: entry.record.status, to: "running" })
+      const currentRun = new Worker.CurrentRun({
+        runId: input.runId as Ids.RunId,
+        inputId: input.inputId as Ids.InputId,
+        startedAt: at
+      })
+      const record = updateRecord(entry, {
+        status: "running",
+        currentRun,
+        queue: entry.record.queue.filter((q) => q.inputId !== input.inputId)
+      }, at)
+      const previousStatus = entry.record.status
+      const emitted = yield* emit(entry, events, {
+        transcript: [
+          new Transcript.TranscriptEntry({ seq: userSeq, runId: input.runId, kind: "user", text: input.text, at })
+        ],
+        record
+      })
+      const run: RunState = {
+        runId: input.runId,
+        inputId: input.inputId,
+        startedAt: at,
+        text: "",
+        reasoning: "",
+        usage: Worker.UsageFigures.zero,
+        fiber: undefined
+      }
+      entry.run = run
+      run.fiber = yield* FiberMap.run(runs, input.runId, Effect.interruptible(execute(entry, run, input.text, userSeq)))
+      if (previousStatus !== "running") {
+        yield* publishRuntime({
+          _tag: "worker_status",
+          at,
+          workerId: entry.workerId,
+          from: previousStatus,
+          to: "running"
+        })
+      }
+      return { userSeq, eventSeq: emitted[0]!.seq }
+    })
+
+  /** The run fiber: stream the engine, emit under the lock, and end the run under the lock. */
+  const execute = (entry: Entry, run: RunState, text: string, userSeq: number): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const profile = profiles.get(entry.record.profileName) ?? Profiles.companion
+      const history = yield* store.readTranscript(entry.workerId, { before: userSeq, limit: limits.historyEntries })
+      const stream = engine.stream({
+        workerId: entry.workerId,
+        runId: run.runId,
+        profile,
+        history: history.entries,
+        input: text
+      })
+      const outcome: Outcome = yield* stream.pipe(
+        Stream.runForEachArray((chunk) => entry.lock.withPermit(emitEngineEvents(entry, run, chunk))),
+        Effect.as<Outcome>({ _tag: "finished" }),
+        Effect.catchTag(
+          "EngineFailure",
+          (failure): Effect.Effect<Outcome> =>
+            Effect.succeed({ _tag: "failed", reason: "engine_failure", code: failure.code, message: failure.message })
+        ),
+        Effect.catchTag(
+          "StoreFailure",
+          (failure): Effect.Effect<Outcome> =>
+            Effect.succeed({ _tag: "failed", reason: "store_failure", code: "store_failure", message: failure.message })
+        )
+      )
+      // Ending takes the lock; once it holds it, nothing may interrupt the write.
+      yield* entry.lock.withPermit(Effect.uninterruptible(
+        Effect.suspend(() => entry.run === run ? endRun(entry, run, outcome, "next") : Effect.void)
+      ))
+    }).pipe(
+      Effect.catchTag(
+        "StoreFailure",
+        (failure) => Effect.logError("run could not be recorded", failure.operation, failure.message)
+      ),
+      Effect.catchDefect((defect) => Effect.logError("run failed with a defect", defect))
+    )
+
+  const emitEngineEvents = (entry: Entry, run: RunState, chunk: ReadonlyArray<LlmEngine.EngineEvent>) =>
+    Effect.gen(function*() {
+      if (entry.run !== run) return
+      const at = yield* Clock.currentTimeMillis
+      const events: Array<EventInput> = []
+      const transcript: Array<Transcript.TranscriptEntry> = []
+      for (const event of chunk) {
+        switch (event._tag) {
+          case "text_delta":
+            run.text += event.delta
+            events.push({ _tag: "text_delta", at, runId: run.runId, delta: event.delta })
+            break
+          case "reasoning_delta":
+            run.reasoning += event.delta
+            events.push({ _tag: "reasoning_delta", at, runId: run.runId, delta: event.delta })
+            break
+          case "tool_call":
+            events.push({ ...event, at, runId: run.runId })
+            transcript.push(
+              new Transcript.TranscriptEntry({
+                seq: entry.transcriptCount + transcript.length + 1,
+                runId: run.runId,
+                kind: "tool_call",
+                text: `${event.name} ${event.input}`,
+                at
+              })
+            )
+            break
+          case "tool_result":
+            events.push({ ...event, at, runId: run.runId })
+            transcript.push(
+              new Transcript.TranscriptEntry({
+                seq: entry.transcriptCount + transcript.length + 1,
+                runId: run.runId,
+                kind: "tool_result",
+                text: event.output,
+                at
+              })
+            )
+            break
+          case "usage":
+            run.usage = new Worker.UsageFigures({
+              inputTokens: run.usage.inputTokens + event.usage.inputTokens,
+              outputTokens: run.usage.outputTokens + event.usage.outputTokens,
+              cacheReadTokens: run.usage.cacheReadTokens + event.usage.cacheReadTokens,
+              reasoningTokens: run.usage.reasoningTokens + event.usage.reasoningTokens
+            })
+            break
+          case "retry":
+            events.push({ ...event, at, runId: run.runId })
+            break
+        }
+      }
+      if (events.length > 0 || transcript.length > 0) yield* emit(entry, events, { transcript })
+    }).pipe(Effect.uninterruptible)
+
+  /**
+   * Ends the current run (caller holds the lock; the run fiber is finished or interrupted). `continuation`:
+   * `next` starts the next queued input, `idle` leaves the Worker idle (interrupt, stop).
+   */
+  const endRun = (entry: Entry, run: RunState, outcome: Outcome, continuation: "next" | "idle") =>
+    Effect.gen(function*() {
+      const at = yield* Clock.currentTimeMillis
+      const interrupted = outcome._tag !== "finished"
+      const transcript: Array<Transcript.TranscriptEntry> = []
+      const nextSeq = () => entry.transcriptCount + transcript.length + 1
+      if (run.reasoning.length > 0) {
+        transcript.push(
+          new Transcript.TranscriptEntry({
+            seq: nextSeq(),
+            runId: run.runId,
+            kind: "reasoning",
+            text: run.reasoning,
+            at,
+            ...(interrupted ? { interrupted } : {})
+          })
+        )
+      }
+      if (run.text.length > 0 || outcome._tag === "finished") {
+        transcript.push(
+          new Transcript.TranscriptEntry({
+            seq: nextSeq(),
+            runId: run.runId,
+            kind: "assistant",
+            text: run.text,
+            at,
+            ...(interrupted ? { interrupted } : {})
+          })
+        )
+      }
+      if (outcome._tag === "failed") {
+        transcript.push(
+          new Transcript.TranscriptEntry({
+            seq: nextSeq(),
+            runId: run.runId,
+            kind: "error",
+            text: `${outcome.code}: ${outcome.message}`,
+            at
+          })
+        )
+      }
+      const totals = Worker.addUsage(entry.record.usage, run.usage, outcome._tag)
+      const events: Array<EventInput> = []
+      if (outcome._tag === "finished") {
+        if (run.reasoning.length > 0) events.push({ _tag: "reasoning_done", at, runId: run.runId, text: run.reasoning })
+        events.push({ _tag: "text_done", at, runId: run.runId, text: run.text })
+      }
+      events.push({ _tag: "usage", at, runId: run.runId, run: run.usage, total: totals })
+      if (outcome._tag === "finished") events.push({ _tag: "run_finished", at, runId: run.runId })
+      else if (outcome._tag === "cancelled") {
+        events.push({ _tag: "run_cancelled", at, runId: run.runId, reason: outcome.reason })
+      } else {
+        events.push({
+          _tag: "run_failed",
+          at,
+          runId: run.runId,
+          reason: outcome.reason,
+          code: outcome.code,
+          message: outcome.message
+        })
+      }
+      const next = continuation === "next" ? entry.record.queue[0] : undefined
+      if (next === undefined) events.push({ _tag: "status_changed", at, from: "running", to: "idle" })
+      const record = updateRecord(entry, {
+        status: next === undefined ? "idle" : "running",
+        currentRun: undefined,
+        usage: totals,
+        lastError: outcome._tag === "failed"
+          ? new Worker.LastError({ code: outcome.code, message: outcome.message, at })
+          : entry.record.lastError
+      }, at)
+      entry.run = undefined
+      yield* emit(entry, events, { transcript, record })
+      if (next !== undefined) {
+        yield* startRun(entry, next, { queued: true, wasRunning: true })
+      } else {
+        yield* publishRuntime({ _tag: "worker_status", at, workerId: entry.workerId, from: "running", to: "idle" })
+      }
+    })
+
+  /** Interrupts the run fiber and records the cancellation (caller holds the lock). */
+  const cancelCurrent = (entry: Entry, reason: string, continuation: "next" | "idle") =>
+    Effect.gen(function*() {
+      const run = entry.run
+      if (run === undefined) return undefined
+      if (run.fiber !== undefined) yield* Fiber.interrupt(run.fiber)
+      yield* endRun(entry, run, { _tag: "cancelled", reason }, continuation)
+      return run.runId
+    })
+
+  // ---- commands -------------------------------------------------------------------------------------------------
+
+  const acceptInput = (
+    entry: Entry,
+    text: string,
+    whenBusy: Worker.WhenBusy,
+    key: string | undefined
+  ): Effect.Effect<
+    Requests.InputAccepted,
+    Errors.RuntimeStopping | Errors.StoreFailure | Errors.WorkerBusy | Errors.WorkerStopped | Errors.QueueFull
+  > =>
+    Effect.gen(function*() {
+      yield* ensureRunning
+      const status = entry.record.status
+      if (status === "stopped" || status === "failed") {
+        return yield* new Errors.WorkerStopped({ workerId: entry.workerId, status })
+      }
+      if (key !== undefined) {
+        const seen = entry.record.recentInputs.find((r) => r.key === key)
+        if (seen !== undefined) return seen.accepted
+      }
+      const run = entry.run
+      if (run !== undefined && whenBusy === "reject") {
+        return yield* new Errors.WorkerBusy({ workerId: entry.workerId, runId: run.runId, startedAt: run.startedAt })
+      }
+      const inputId = yield* nextId("i_")
+      const runId = yield* nextId("r_")
+      if (run !== undefined && whenBusy === "enqueue") {
+        if (entry.record.queue.length >= limits.maxQueuedInputs) {
+          return yield* new Errors.QueueFull({ workerId: entry.workerId, capacity: limits.maxQueuedInputs })
+        }
+        const at = yield* Clock.currentTimeMillis
+        const queued = new Worker.QueuedInput({
+          inputId: inputId as Ids.InputId,
+          runId: runId as Ids.RunId,
+          text,
+          queuedAt: at
+        })
+        const eventSeq = entry.lastSeq + 1
+        const accepted = new Requests.InputAccepted({ inputId, runId, status: "queued", eventSeq })
+        yield* emit(entry, [{
+          _tag: "input_queued",
+          at,
+          runId,
+          inputId,
+          text,
+          position: entry.record.queue.length + 1
+        }], {
+          record: updateRecord(entry, {
+            queue: [...entry.record.queue, queued],
+            recentInputs: rememberInput(entry.record, key, accepted)
+          }, at)
+        })
+        return accepted
+      }
+      if (run !== undefined) yield* cancelCurrent(entry, "interrupted by new input", "idle")
+      const started = yield* startRun(entry, { inputId, runId, text }, { queued: false, wasRunning: false })
+      const accepted = new Requests.InputAccepted({
+        inputId,
+        runId,
+        status: "started",
+        transcriptSeq: started.userSeq,
+        eventSeq: started.eventSeq
+      })
+      if (key !== undefined) {
+        entry.record = new WorkerStore.WorkerRecord({
+          ...entry.record,
+          recentInputs: rememberInput(entry.record, key, accepted)
+        })
+        yield* store.commit(entry.workerId, { record: entry.record })
+      }
+      return accepted
+    })
+
+  const sendInput = (request: Requests.SendInputRequest) =>
+    Effect.gen(function*() {
+      const entry = yield* lookup(request.workerId)
+      const text = yield* Validate.text(request.input, "input", limits.maxInputChars)
+      const whenBusy = request.whenBusy === undefined
+        ? "reject" as const
+        : yield* Ids.parse(Worker.WhenBusy, "whenBusy", request.whenBusy)
+      const key = yield* Validate.optionalKey(request.idempotencyKey, "idempotencyKey")
+      return yield* entry.lock.withPermit(acceptInput(entry, text, whenBusy, key))
+    })
+
+  const createWorker = (request: Requests.CreateWorkerRequest) =>
+    Effect.gen(function*() {
+      yield* ensureRunning
+      const selector = yield* Validate.profile(request.profile)
+      const displayName = request.displayName === undefined
+        ? undefined
+        : yield* Ids.parse(Ids.DisplayName, "displayName", request.displayName)
+      const configBundle = request.configBundle === undefined ? undefined : {
+        id: yield* Ids.parse(Validate.BundleField, "configBundle.id", request.configBundle.id),
+        digest: yield* Ids.parse(Validate.BundleField, "configBundle.digest", request.configBundle.digest)
+      }
+      const requested = request.requestedCapabilities ?? []
+      for (let i = 0; i < requested.length; i++) {
+        if (!capabilities.tools.includes(requested[i]!)) {
+          return yield* new Errors.InvalidRequest({
+            field: `requestedCapabilities[${i}]`,
+            message: "is not offered by this runtime"
+          })
+        }
+      }
+      const scope = yield* Validate.scope(request.scope, limits.maxScopeRules)
+      const initialText = request.initialInput === undefined
+        ? undefined
+        : yield* Validate.text(request.initialInput, "initialInput", limits.maxInputChars)
+      const key = yield* Validate.optionalKey(request.idempotencyKey, "idempotencyKey")
+      const profile = yield* Profiles.resolve(selector, { profiles, defaultProfile })
+
+      return yield* createLock.withPermit(Effect.gen(function*() {
+        if (key !== undefined) {
+          const existing = createKeys.get(key)
+          const entry = existing === undefined ? undefined : workers.get(existing)
+          if (entry !== undefined) {
+            const initial = entry.record.recentInputs.find((r) => r.key === initialInputKey)
+            return new Requests.CreatedWorker({
+              worker: toDetail(entry),
+              ...(initial !== undefined ? { input: initial.accepted } : {})
+            })
+          }
+        }
+        const workerId = (yield* nextId("w_")) as Ids.WorkerId
+        const ref = new Ids.WorkerRef({ runtimeId, workerId })
+        if (scope.length > 0) yield* allocation.claim(ref, scope)
+        const at = yield* Clock.currentTimeMillis
+        const record = new WorkerStore.WorkerRecord({
+          workerId,
+          displayName: displayName ?? profile.name,
+          profile: selector,
+          profileName: profile.name,
+          configBundle,
+          requestedCapabilities: requested,
+          scope,
+          createdAt: at,
+          lastActivityAt: at,
+          status: "idle",
+          currentRun: undefined,
+          queue: [],
+          usage: Worker.UsageTotals.zero,
+          lastError: undefined,
+          seqReserved: 0,
+          createIdempotencyKey: key,
+          recentInputs: []
+        })
+        yield* store.commit(workerId, { record }).pipe(
+          Effect.tapError(() => scope.length > 0 ? Effect.ignore(allocation.release(ref)) : Effect.void)
+        )
+        const entry: Entry = {
+          workerId,
+          lock: yield* Semaphore.make(1),
+          record,
+          lastSeq: 0,
+          transcriptCount: 0,
+          run: undefined
+        }
+        workers.set(workerId, entry)
+        order.push(workerId)
+        if (key !== undefined) createKeys.set(key, workerId)
+        yield* publishRuntime({ _tag: "worker_created", at, workerId, displayName: record.displayName })
+        const input = initialText === undefined ? undefined : yield* entry.lock.withPermit(
+          acceptInput(entry, initialText, "reject", initialInputKey).pipe(
+            Effect.catchTags({
+              WorkerBusy: Effect.die,
+              WorkerStopped: Effect.die,
+              QueueFull: Effect.die
+            })
+          )
+        )
+        return new Requests.CreatedWorker({ worker: toDetail(entry), ...(input !== undefined ? { input } : {}) })
+      }))
+    })
+
+  const stopWorker = (request: Requests.ReasonPayload) =>
+    Effect.gen(function*() {
+      const entry = yield* lookup(request.workerId)
+      const reason = sanitizeReason(request.reason, "stopped")
+      return yield* entry.lock.withPermit(Effect.gen(function*() {
+        if (entry.record.status === "stopped") {
+          return new Requests.StopWorkerResult({ outcome: "already_stopped", droppedQueued: 0 })
+        }
+        const cancelledRunId = yield* cancelCurrent(entry, "worker_stopped", "idle")
+        const at = yield* Clock.currentTimeMillis
+        const dropped = entry.record.queue
+        const events: Array<EventInput> = dropped.map((q) => ({
+          _tag: "input_cancelled" as const,
+          at,
+          runId: q.runId,
+          inputId: q.inputId,
+          reason: "worker_stopped"
+        }))
+        const from = entry.record.status
+        events.push({ _tag: "worker_stopped", at, reason })
+        events.push({ _tag: "status_changed", at, from, to: "stopped" })
+        yield* emit(entry, events, { record: updateRecord(entry, { status: "stopped", queue: [] }, at) })
+        if (entry.record.scope.length > 0) {
+          yield* allocation.release(new Ids.WorkerRef({ runtimeId, workerId: entry.workerId }))
+        }
+        yield* publishRuntime({ _tag: "worker_status", at, workerId: entry.workerId, from, to: "stopped" })
+        return new Requests.StopWorkerResult({
+          outcome: "stopped",
+          droppedQueued: dropped.length,
+          ...(cancelledRunId !== undefined ? { cancelledRunId } : {})
+        })
+      }))
+    })
+
+  const cancelRun = (request: Requests.ReasonPayload) =>
+    Effect.gen(function*() {
+      const entry = yield* lookup(request.workerId)
+      const reason = sanitizeReason(request.reason, "cancelled")
+      return yield* entry.lock.withPermit(Effect.gen(function*() {
+        const runId = yield* cancelCurrent(entry, reason, "next")
+        return runId === undefined
+          ? new Requests.CancelRunResult({ outcome: "not_running" })
+          : new Requests.CancelRunResult({ outcome: "cancelled", runId })
+      }))
+    })
+
+  const cancelQueued = (request: Requests.CancelQueuedRequest) =>
+    Effect.gen(function*() {
+      const entry = yield* lookup(request.workerId)
+      const inputId = yield* Ids.parse(Ids.InputId, "inputId", request.inputId)
+      return yield* entry.lock.withPermit(Effect.gen(function*() {
+        const queued = entry.record.queue.find((q) => q.inputId === inputId)
+        if (queued === undefined) return new Requests.CancelQueuedResult({ outcome: "not_queued" })
+        const at = yield* Clock.currentTimeMillis
+        yield* emit(entry, [{
+          _tag: "input_cancelled",
+          at,
+          runId: queued.runId,
+          inputId,
+          reason: "cancelled"
+        }], { record: updateRecord(entry, { queue: entry.record.queue.filter((q) => q !== queued) }, at) })
+        return new Requests.CancelQueuedResult({ outcome: "cancelled" })
+      }))
+    })
+
+  // ---- reads ----------------------------------------------------------------------------------------------------
+
+  const listWorkers = (request: Requests.ListWorkersRequest) =>
+    Effect.gen(function*() {
+      const status = request.status === undefined
+        ? undefined
+        : yield* Ids.parse(Worker.WorkerStatus, "status", request.status)
+      const limit = yield* Validate.limit(request.limit, "limit", 50, limits.maxTranscriptPage)
+      const cursor = request.cursor === undefined ? undefined : yield* Ids.parse(Ids.WorkerId, "cursor", request.cursor)
+      let i = cursor === undefined ? 0 : upperBound(order, cursor)
+      const page: Array<Worker.WorkerSummary> = []
+      for (; i < order.length && page.length < limit; i++) {
+        const entry = workers.get(order[i]!)!
+        if (status === undefined || entry.record.status === status) page.push(toSummary(entry))
+      }
+      const nextCursor = i < order.length && page.length === limit ? order[i - 1] : undefined
+      return new Worker.WorkerPage({ workers: page, ...(nextCursor !== undefined ? { nextCursor } : {}) })
+    })
+
+  const getTranscript = (request: Requests.GetTranscriptRequest) =>
+    Effect.gen(function*() {
+      const entry = yield* lookup(request.workerId)
+      const limit = yield* Validate.limit(request.limit, "limit", 50, limits.maxTranscriptPage)
+      const before = yield* Validate.int(request.before, "before")
+      const after = yield* Validate.int(request.after, "after")
+      return yield* store.readTranscript(entry.workerId, { before, after, limit })
+    })
+
+  const watchWorker = (request: Requests.WatchWorkerRequest) =>
+    Effect.gen(function*() {
+      const entry = yield* lookup(request.workerId)
+      const after = (yield* Validate.int(request.after, "after")) ?? 0
+      const { snapshot, subscription } = yield* entry.lock.withPermit(Effect.gen(function*() {
+        if (after > entry.lastSeq) {
+          return yield* new Errors.CursorOutOfRange({ after, lastSeq: entry.lastSeq })
+        }
+        const subscription = yield* bus.subscribe(entry.workerId, { after, capacity: limits.watchBuffer })
+        const run = entry.run
+        const snapshot: RuntimeEvent.WorkerSnapshot = {
+          _tag: "snapshot",
+          workerId: entry.workerId,
+          status: entry.record.status,
+          lastSeq: entry.lastSeq,
+          queueLength: entry.record.queue.length,
+          gap: !subscription.complete,
+          ...(run !== undefined
+            ? {
+              run: {
+                runId: run.runId,
+                inputId: run.inputId,
+                startedAt: run.startedAt,
+                text: run.text,
+                reasoning: run.reasoning
+              }
+            }
+            : {})
+        }
+        return { snapshot, subscription }
+      }))
+      const buffered = subscription.replay.filter((event) => event.seq <= snapshot.lastSeq)
+      const storeUpTo = (buffered[0]?.seq ?? snapshot.lastSeq + 1) - 1
+      const fromStore: Stream.Stream<RuntimeEvent.WorkerEvent, Errors.StoreFailure> = subscription.complete
+        ? Stream.empty
+        : Stream.paginate(after, (cursor) =>
+          store.readEvents(entry.workerId, { after: cursor, limit: 256 }).pipe(
+            Effect.map((events) => {
+              const page = events.filter((event) => event.seq <= storeUpTo)
+              const last = page[page.length - 1]
+              return [page, page.length === events.length && last !== undefined ? Option.some(last.seq) : Option.none()]
+            })
+          ))
+      let delivered = after
+      const track = <E>(stream: Stream.Stream<RuntimeEvent.WorkerEvent, E>) =>
+        Stream.mapArray(stream, (chunk) => {
+          delivered = chunk[chunk.length - 1]!.seq
+          return chunk
+        })
+      const events = track(Stream.concat(Stream.concat(fromStore, Stream.fromArray(buffered)), subscription.live)).pipe(
+        Stream.catchTag("SubscriberLagged", () =>
+          Stream.fail(new Errors.SubscriberLagged({ lastDeliveredSeq: delivered })))
+      )
+      return Stream.concat(Stream.succeed<RuntimeEvent.WorkerWatchItem>(snapshot), events)
+    }).pipe(Stream.unwrap)
+
+  const watchRuntime = (request: Requests.WatchRuntimeRequest) =>
+    Effect.gen(function*() {
+      const after = (yield* Validate.int(request.after, "after")) ?? 0
+      if (after > runtimeSeq) return yield* new Errors.CursorOutOfRange({ after, lastSeq: runtimeSeq })
+      const subscription = yield* bus.subscribeRuntime({ after, capacity: limits.watchBuffer })
+      const c = counts()
+      const snapshot: RuntimeEvent.RuntimeSnapshot = {
+        _tag: "runtime_snapshot",
+        lastSeq: runtimeSeq,
+        workers: { idle: c.idle, running: c.running, stopped: c.stopped, failed: c.failed },
+        gap: !subscription.complete
+      }
+      return Stream.concat(
+        Stream.fromArray<RuntimeEvent.RuntimeWatchItem>([snapshot, ...subscription.replay]),
+        subscription.live
+      )
+    }).pipe(Stream.unwrap)
+
+  const getUsage = (request: Requests.GetUsageRequest) =>
+    Effect.gen(function*() {
+      if (request.workerId !== undefined) {
+        const entry = yield* lookup(request.workerId)
+        return new RuntimeInfo.UsageReport({ workerId: entry.workerId, usage: entry.record.usage })
+      }
+      let total = Worker.UsageTotals.zero
+      for (const entry of workers.values()) total = Worker.sumUsage(total, entry.record.usage)
+      return new RuntimeInfo.UsageReport({ usage: total, counts: counts() })
+    })
+
+  const getRuntime = Effect.gen(function*() {
+    const diagnostics = yield* store.diagnostics
+    return new RuntimeInfo.RuntimeSummary({
+      runtimeId,
+      displayName: options.displayName ?? runtimeId,
+      implementation: options.implementation ?? "embedded",
+      status: stopping ? "stopping" : "ready",
+      startedAt,
+      engine: engine.info.scripted ? "scripted (no model)" : `${engine.info.provider}/${engine.info.model}`,
+      capabilities,
+      limits: new RuntimeInfo.RuntimeLimits({
+        maxQueuedInputs: limits.maxQueuedInputs,
+        maxTranscriptPage: limits.maxTranscriptPage,
+        maxInputChars: limits.maxInputChars,
+        maxScopeRules: limits.maxScopeRules,
+        watchBuffer: limits.watchBuffer,
+        replayBuffer: options.replayBuffer ?? 1024
+      }),
+      counts: counts(),
+      diagnostics
+    })
+  })
+
+  // ---- startup: load and reconcile --------------------------------------------------------------------------------
+
+  const existing = yield* store.loadRuntime
+  if (Option.isNone(existing) || existing.value.runtimeId !== runtimeId) {
+    yield* store.saveRuntime(new WorkerStore.RuntimeRecord({ runtimeId, createdAt: startedAt }))
+  }
+  const records = [...(yield* store.listWorkers)].sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
+  for (const record of records) {
+    const entry: Entry = {
+      workerId: record.workerId,
+      lock: yield* Semaphore.make(1),
+      record,
+      lastSeq: Math.max(record.seqReserved, yield* store.lastEventSeq(record.workerId)),
+      transcriptCount: yield* store.transcriptCount(record.workerId),
+      run: undefined
+    }
+    workers.set(record.workerId, entry)
+    order.push(record.workerId)
+    if (record.createIdempotencyKey !== undefined) createKeys.set(record.createIdempotencyKey, record.workerId)
+    yield* reconcile(entry)
+  }
+
+  function reconcile(entry: Entry) {
+    return Effect.gen(function*() {
+      const record = entry.record
+      if (record.status === "stopped") return
+      if (record.scope.length > 0) {
+        yield* allocation.claim(new Ids.WorkerRef({ runtimeId, workerId: record.workerId }), record.scope).pipe(
+          Effect.catchTag(
+            "ScopeConflict",
+            () => Effect.logWarning("a restored worker's scope is now claimed by another worker")
+          )
+        )
+      }
+      if (record.status === "running" || record.currentRun !== undefined) {
+        const at = yield* Clock.currentTimeMillis
+        const runId = record.currentRun?.runId ?? "unknown"
+        yield* emit(entry, [
+          {
+            _tag: "run_failed",
+            at,
+            runId,
+            reason: "runtime_restarted",
+            code: "runtime_restarted",
+            message: "the runtime stopped while this run was in flight"
+          },
+          { _tag: "status_changed", at, from: "running", to: "idle" }
+        ], {
+          record: updateRecord(entry, {
+            status: "idle",
+            currentRun: undefined,
+            usage: Worker.addUsage(record.usage, Worker.UsageFigures.zero, "failed")
+          }, at)
+        })
+      }
+      const next = entry.record.queue[0]
+      if (next !== undefined && entry.record.status === "idle") {
+        yield* entry.lock.withPermit(startRun(entry, next, { queued: true, wasRunning: false }))
+      }
+    })
+  }
+
+  return Runtime.of({
+    runtimeId,
+    getRuntime,
+    watchRuntime,
+    listWorkers,
+    getWorker: (request) => Effect.map(lookup(request.workerId), toDetail),
+    createWorker,
+    stopWorker,
+    sendInput,
+    cancelRun,
+    cancelQueued,
+    getTranscript,
+    watchWorker,
+    getUsage,
+    beginShutdown: Effect.sync(() => {
+      stopping = true
+    })
+  })
+})
+
+/** Index of the first id greater than `id` in a sorted array. */
+const upperBound = (sorted: ReadonlyArray<string>, id: string): number => {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid]! <= id) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * The Runtime over whatever port adapters are provided.
+ * @category layers
+ */
+export const layerNoDeps = (
+  options: Options
+): Layer.Layer<
+  Runtime,
+  Errors.StoreFailure,
+  WorkerStore.WorkerStore | LiveAllocation.LiveAllocation | LlmEngine.LlmEngine | EventBus.EventBus
+> => Layer.effect(Runtime, make(options))
