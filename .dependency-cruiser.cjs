@@ -25,7 +25,7 @@ module.exports = {
       name: "only-presets-pick-adapters",
       comment: "in runtime, only RuntimePresets.ts (and the demo entry) import @yoi/adapters",
       severity: "error",
-      from: { path: "^packages/runtime/src", pathNot: "^packages/runtime/src/(RuntimePresets|demo)\\.ts$" },
+      from: { path: "^packages/runtime/src", pathNot: "^packages/runtime/src/RuntimePresets\\.ts$" },
       to: { path: "^packages/adapters/" }
     },
     {
