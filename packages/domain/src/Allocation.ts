@@ -7,7 +7,7 @@
  * Deliberately not here: delegation, deny rules and segments of the legacy registry (no caller needs them yet).
  */
 import { Option, Schema } from "effect"
-import { WorkerRef } from "./Ids.ts"
+import { controlCharacters, WorkerRef } from "./Ids.ts"
 import { ScopeRule } from "./Worker.ts"
 
 /** One live Worker's claim. @category models */
@@ -22,7 +22,7 @@ export class Allocation extends Schema.Class<Allocation>("@yoi/domain/Allocation
  * @category constructors
  */
 export const normalizeTarget = (target: string): Option.Option<string> => {
-  if (!target.startsWith("/") || target.length > 4096 || /[\u0000-\u001f\u007f]/.test(target)) {
+  if (!target.startsWith("/") || target.length > 4096 || controlCharacters.test(target)) {
     return Option.none()
   }
   const segments: Array<string> = []
@@ -63,7 +63,9 @@ export const rulesConflict = (a: ScopeRule, b: ScopeRule): boolean =>
 const sameRef = (a: WorkerRef, b: WorkerRef) => a.runtimeId === b.runtimeId && a.workerId === b.workerId
 
 /**
- * The first live claim (of another owner) that conflicts with `rules`, and the index of the requested rule.
+ * The conflict for the lowest-indexed requested rule that conflicts with any live claim of another owner; when
+ * several owners conflict with that rule, the smallest `WorkerRef` (runtime id, then worker id) — so every adapter
+ * reports the same competitor whatever order it stores claims in.
  * @category constructors
  */
 export const findConflict = (
@@ -71,14 +73,21 @@ export const findConflict = (
   owner: WorkerRef,
   rules: ReadonlyArray<ScopeRule>
 ): Option.Option<{ readonly owner: WorkerRef; readonly ruleIndex: number }> => {
-  for (const allocation of existing) {
-    if (sameRef(allocation.owner, owner)) continue
-    for (let ruleIndex = 0; ruleIndex < rules.length; ruleIndex++) {
-      const rule = rules[ruleIndex]!
+  const others = [...existing].filter((allocation) => !sameRef(allocation.owner, owner))
+  for (let ruleIndex = 0; ruleIndex < rules.length; ruleIndex++) {
+    const rule = rules[ruleIndex]!
+    let found: WorkerRef | undefined
+    for (const allocation of others) {
       if (allocation.rules.some((other) => rulesConflict(rule, other))) {
-        return Option.some({ owner: allocation.owner, ruleIndex })
+        if (found === undefined || compareRefs(allocation.owner, found) < 0) found = allocation.owner
       }
     }
+    if (found !== undefined) return Option.some({ owner: found, ruleIndex })
   }
   return Option.none()
 }
+
+const compareRefs = (a: WorkerRef, b: WorkerRef): number =>
+  a.runtimeId === b.runtimeId
+    ? (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0)
+    : (a.runtimeId < b.runtimeId ? -1 : 1)

@@ -37,7 +37,17 @@ export const InputId = Identifier.pipe(Schema.brand("InputId"))
 /** @category models */
 export type InputId = typeof InputId.Type
 
-const hasNoControlCharacters = (s: string) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s)
+/**
+ * C0 and C1 control characters, DEL and the Unicode line/paragraph separators: never valid in user text that is
+ * shown or used as an identifier, nor in a path.
+ * @category constructors
+ */
+export const controlCharacters = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+
+/** Invisible formatting characters (zero-width, bidi overrides/isolates, BOM) that can make text spoof other text. */
+const invisibleFormatting = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/
+
+const hasNoControlCharacters = (s: string) => !controlCharacters.test(s)
 
 /**
  * A client-chosen key that makes `CreateWorker` / `SendInput` safe to retry: 1-200 printable characters.
@@ -57,7 +67,10 @@ export type IdempotencyKey = typeof IdempotencyKey.Type
 export const DisplayName = Schema.String.check(
   Schema.isBetweenLength(1, 120, { message: "must be 1-120 characters" }),
   Schema.makeFilter((s: string) => s.trim().length > 0, { message: "must not be blank" }),
-  Schema.makeFilter(hasNoControlCharacters, { message: "must not contain control characters" })
+  Schema.makeFilter(hasNoControlCharacters, { message: "must not contain control characters" }),
+  Schema.makeFilter((s: string) => !invisibleFormatting.test(s), {
+    message: "must not contain invisible formatting characters"
+  })
 ).pipe(Schema.brand("DisplayName"))
 /** @category models */
 export type DisplayName = typeof DisplayName.Type

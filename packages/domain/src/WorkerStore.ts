@@ -80,8 +80,9 @@ export class WorkerStore extends Context.Service<WorkerStore, {
   readonly listWorkers: Effect.Effect<ReadonlyArray<WorkerRecord>, StoreFailure>
   getWorker(workerId: WorkerId): Effect.Effect<Option.Option<WorkerRecord>, StoreFailure>
   /**
-   * Persists a transition. Transcript seqs must continue the Worker's transcript (1, 2, …) and event seqs must
-   * increase; otherwise it fails and writes nothing.
+   * Persists a transition. Transcript seqs must continue the Worker's transcript (1, 2, …); event seqs must be
+   * increasing and greater than the last persisted one (gaps are allowed: transient events take seqs too); transient
+   * events are refused. Any violation fails with `StoreFailure` and writes nothing.
    */
   commit(workerId: WorkerId, change: WorkerChange): Effect.Effect<void, StoreFailure>
   /** Durable events with `seq > after`, ascending, at most `limit`. */

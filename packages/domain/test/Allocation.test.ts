@@ -108,6 +108,28 @@ describe("Allocation", () => {
         assert.strictEqual(ruleIndex, 2)
       }))
 
+    it.effect("reports the lowest conflicting rule index and the smallest competitor, whatever the table order", () =>
+      Effect.sync(() => {
+        const carol = ref("rt_0", "w_carol")
+        const claims = [
+          new Allocation.Allocation({ owner: bob, rules: [R("/srv/x"), R("/srv/y")] }),
+          new Allocation.Allocation({ owner: alice, rules: [R("/srv/y")] }),
+          new Allocation.Allocation({ owner: carol, rules: [R("/srv/z")] })
+        ]
+        const request = [R("/srv/y/1"), R("/srv/x/1")]
+        const answers = [claims, [...claims].reverse(), [claims[1]!, claims[2]!, claims[0]!]].map((order) =>
+          Option.map(
+            Allocation.findConflict(order, ref("rt_9", "w_new"), request),
+            (c) => `${c.owner.runtimeId}/${c.owner.workerId}#${c.ruleIndex}`
+          )
+        )
+        assert.deepStrictEqual(answers, [
+          Option.some("rt_1/w_alice#0"),
+          Option.some("rt_1/w_alice#0"),
+          Option.some("rt_1/w_alice#0")
+        ])
+      }))
+
     it.effect("skips the requesting owner's own claim", () =>
       Effect.sync(() => {
         const existing = [new Allocation.Allocation({ owner: alice, rules: [R("/srv/a")] })]

@@ -110,6 +110,9 @@ describe("Ids", () => {
       ["DEL", "a\u007fb"],
       ["a C1 control", "a\u0085b"],
       ["a line separator", "a\u2028b"],
+      ["a right-to-left override", "admin\u202egnp.exe"],
+      ["a zero-width space", "Ada\u200bLovelace"],
+      ["a byte order mark", "\ufeffAda"],
       ["a number", 42],
       ["null", null]
     ]

@@ -374,37 +374,50 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     Effect.gen(function*() {
       const profile = profiles.get(entry.record.profileName) ?? Profiles.companion
       const history = yield* store.readTranscript(entry.workerId, { before: userSeq, limit: limits.historyEntries })
-      const stream = engine.stream({
+      yield* engine.stream({
         workerId: entry.workerId,
         runId: run.runId,
         profile,
         history: history.entries,
         input: text
       })
-      const outcome: Outcome = yield* stream.pipe(
-        Stream.runForEachArray((chunk) => entry.lock.withPermit(emitEngineEvents(entry, run, chunk))),
-        Effect.as<Outcome>({ _tag: "finished" }),
-        Effect.catchTag(
-          "EngineFailure",
-          (failure): Effect.Effect<Outcome> =>
-            Effect.succeed({ _tag: "failed", reason: "engine_failure", code: failure.code, message: failure.message })
-        ),
-        Effect.catchTag(
-          "StoreFailure",
-          (failure): Effect.Effect<Outcome> =>
-            Effect.succeed({ _tag: "failed", reason: "store_failure", code: "store_failure", message: failure.message })
-        )
-      )
-      // Ending takes the lock; once it holds it, nothing may interrupt the write.
-      yield* entry.lock.withPermit(Effect.uninterruptible(
-        Effect.suspend(() => entry.run === run ? endRun(entry, run, outcome, "next") : Effect.void)
-      ))
+        .pipe(Stream.runForEachArray((chunk) => entry.lock.withPermit(emitEngineEvents(entry, run, chunk))))
     }).pipe(
+      Effect.as<Outcome>({ _tag: "finished" }),
+      Effect.catchTag("EngineFailure", (failure) =>
+        Effect.succeed<Outcome>({
+          _tag: "failed",
+          reason: "engine_failure",
+          code: failure.code,
+          message: failure.message
+        })),
+      Effect.catchTag("StoreFailure", (failure) =>
+        Effect.succeed<Outcome>({
+          _tag: "failed",
+          reason: "store_failure",
+          code: "store_failure",
+          message: failure.message
+        })),
+      // A bug must not leave the Worker running forever: the run fails and the defect is logged.
+      Effect.catchDefect((defect) =>
+        Effect.map(Effect.logError("run failed with a defect", defect), (): Outcome => ({
+          _tag: "failed",
+          reason: "internal_error",
+          code: "internal_error",
+          message: "the run failed unexpectedly"
+        }))
+      ),
+      // Ending takes the lock; once it holds it, nothing may interrupt the write.
+      Effect.flatMap((outcome) =>
+        entry.lock.withPermit(Effect.uninterruptible(
+          Effect.suspend(() => entry.run === run ? endRun(entry, run, outcome, "next") : Effect.void)
+        ))
+      ),
       Effect.catchTag(
         "StoreFailure",
-        (failure) => Effect.logError("run could not be recorded", failure.operation, failure.message)
+        (failure) => Effect.logError("a run's end could not be recorded", failure.operation, failure.message)
       ),
-      Effect.catchDefect((defect) => Effect.logError("run failed with a defect", defect))
+      Effect.catchDefect((defect) => Effect.logError("a run's end failed with a defect", defect))
     )
 
   const emitEngineEvents = (entry: Entry, run: RunState, chunk: ReadonlyArray<LlmEngine.EngineEvent>) =>

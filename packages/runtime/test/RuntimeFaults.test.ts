@@ -1,0 +1,120 @@
+/**
+ * Faults the transports cannot provoke: a failing store and a buggy engine. Nothing may hang, half-apply or leave a
+ * Worker running.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
+import { Errors, LlmEngine, RuntimeClient, WorkerStore } from "@yoi/domain"
+import { EmbeddedClient, Runtime } from "@yoi/runtime"
+import { Effect, Fiber, Layer, Ref, Stream } from "effect"
+import { TestClock } from "effect/testing"
+
+interface Faults {
+  readonly failCommits: Ref.Ref<boolean>
+  readonly failReads: Ref.Ref<boolean>
+}
+
+const faultyStore = (faults: Faults) =>
+  Layer.effect(
+    WorkerStore.WorkerStore,
+    Effect.gen(function*() {
+      const store = yield* MemoryWorkerStore.make
+      const failure = (operation: string) => new Errors.StoreFailure({ operation, message: "disk unavailable" })
+      return WorkerStore.WorkerStore.of({
+        ...store,
+        commit: (workerId, change) =>
+          Effect.flatMap(
+            Ref.get(faults.failCommits),
+            (fail) => fail ? Effect.fail(failure("commit")) : store.commit(workerId, change)
+          ),
+        readTranscript: (workerId, query) =>
+          Effect.flatMap(
+            Ref.get(faults.failReads),
+            (fail) => fail ? Effect.fail(failure("readTranscript")) : store.readTranscript(workerId, query)
+          )
+      })
+    })
+  )
+
+const harness = (faults: Faults, engine: Layer.Layer<LlmEngine.LlmEngine>) =>
+  EmbeddedClient.layer.pipe(
+    Layer.provide(Runtime.layerNoDeps({ runtimeId: "faults" })),
+    Layer.provide([faultyStore(faults), MemoryLiveAllocation.layer, MemoryEventBus.layer(), engine]),
+    Layer.orDie
+  )
+
+const withFaults = <A, E>(
+  engine: Layer.Layer<LlmEngine.LlmEngine>,
+  body: (client: RuntimeClient.RuntimeClientApi, faults: Faults) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function*() {
+    const faults: Faults = { failCommits: yield* Ref.make(false), failReads: yield* Ref.make(false) }
+    return yield* Effect.flatMap(RuntimeClient.RuntimeClient, (client) => body(client, faults)).pipe(
+      Effect.provide(harness(faults, engine))
+    )
+  })
+
+const untilIdle = (client: RuntimeClient.RuntimeClientApi, workerId: string) =>
+  client.WatchWorker({ workerId }).pipe(
+    Stream.takeUntil((item) => item._tag === "status_changed" && item.to === "idle"),
+    Stream.runCollect
+  )
+
+describe("Runtime under faults", () => {
+  it.effect("a failing commit refuses the input with StoreFailure and changes nothing", () =>
+    withFaults(ScriptedLlmEngine.layer(), (client, faults) =>
+      Effect.gen(function*() {
+        const { worker } = yield* client.CreateWorker({})
+        const workerId = worker.ref.workerId
+        yield* Ref.set(faults.failCommits, true)
+        const error = yield* Effect.flip(client.SendInput({ workerId, input: { kind: "user", text: "hi" } }))
+        assert.strictEqual(error._tag, "StoreFailure")
+        if (error._tag === "StoreFailure") assert.notInclude(error.message, "/")
+        yield* Ref.set(faults.failCommits, false)
+        const detail = yield* client.GetWorker({ workerId })
+        assert.strictEqual(detail.status, "idle")
+        assert.strictEqual(detail.lastSeq, 0)
+        assert.strictEqual(detail.transcriptCount, 0)
+        const accepted = yield* client.SendInput({ workerId, input: { kind: "user", text: "again" } })
+        assert.strictEqual(accepted.transcriptSeq, 1)
+      })))
+
+  it.effect("a failing history read ends the run as run_failed instead of hanging", () =>
+    withFaults(ScriptedLlmEngine.layer(), (client, faults) =>
+      Effect.gen(function*() {
+        const { worker } = yield* client.CreateWorker({})
+        const workerId = worker.ref.workerId
+        yield* Ref.set(faults.failReads, true)
+        const watcher = yield* untilIdle(client, workerId).pipe(Effect.forkChild({ startImmediately: true }))
+        yield* client.SendInput({ workerId, input: { kind: "user", text: "hi" } })
+        const items = yield* Fiber.join(watcher)
+        const failed = items.find((item) => item._tag === "run_failed")
+        assert.strictEqual(failed?._tag === "run_failed" ? failed.reason : undefined, "store_failure")
+        assert.strictEqual((yield* client.GetWorker({ workerId })).status, "idle")
+      })))
+
+  it.effect("an engine that dies ends the run as run_failed(internal_error); the Worker takes input again", () =>
+    withFaults(
+      Layer.succeed(LlmEngine.LlmEngine, {
+        info: { provider: "broken", model: "broken", scripted: true },
+        stream: () => Stream.die(new Error("boom"))
+      }),
+      (client) =>
+        Effect.gen(function*() {
+          const { worker } = yield* client.CreateWorker({})
+          const workerId = worker.ref.workerId
+          const watcher = yield* untilIdle(client, workerId).pipe(Effect.forkChild({ startImmediately: true }))
+          yield* client.SendInput({ workerId, input: { kind: "user", text: "hi" } })
+          const items = yield* Fiber.join(watcher)
+          const failed = items.find((item) => item._tag === "run_failed")
+          assert.strictEqual(failed?._tag === "run_failed" ? failed.reason : undefined, "internal_error")
+          assert.notInclude(JSON.stringify(failed), "boom")
+          const detail = yield* client.GetWorker({ workerId })
+          assert.strictEqual(detail.status, "idle")
+          assert.strictEqual(detail.lastError?.code, "internal_error")
+          yield* TestClock.adjust("1 second")
+          const again = yield* client.SendInput({ workerId, input: { kind: "user", text: "again" } })
+          assert.strictEqual(again.status, "started")
+        })
+    ))
+})
