@@ -14,12 +14,13 @@ interface Faults {
   readonly failReads: Ref.Ref<boolean>
 }
 
+const failure = (operation: string) => new Errors.StoreFailure({ operation, message: "disk unavailable" })
+
 const faultyStore = (faults: Faults) =>
   Layer.effect(
     WorkerStore.WorkerStore,
     Effect.gen(function*() {
       const store = yield* MemoryWorkerStore.make
-      const failure = (operation: string) => new Errors.StoreFailure({ operation, message: "disk unavailable" })
       return WorkerStore.WorkerStore.of({
         ...store,
         commit: (workerId, change) =>
