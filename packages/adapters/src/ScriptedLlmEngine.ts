@@ -6,7 +6,7 @@
  *
  * **Details** A per-input script can be given in the input itself, so a Runtime in another process can be driven
  * by tests: an input that starts with `/script {json}` is decoded with `Script` (typed; a malformed script is
- * an `EngineFailure`, never a crash) and the rest of the line is the prompt.
+ * an `EngineFailure`, never a crash); the lines after it are the prompt.
  */
 import { Errors, LlmEngine, Worker } from "@yoi/domain"
 import { Duration, Effect, Layer, Schema, Stream } from "effect"
@@ -91,7 +91,12 @@ export const make = (options: Options = {}): LlmEngine.LlmEngine["Service"] => {
     const before = events.length
     for (const delta of pieces) events.push({ _tag: "text_delta", delta })
     const failAt = fail === "before" ? 0 : fail
-    const emitted = failAt === undefined ? events : events.slice(0, before + Math.min(failAt, pieces.length))
+    // "before" means nothing streams at all; k counts text deltas (reasoning comes first).
+    const emitted = failAt === undefined
+      ? events
+      : failAt === 0
+      ? []
+      : events.slice(0, before + Math.min(failAt, pieces.length))
 
     const paced = delay === undefined || Duration.isZero(Duration.fromInputUnsafe(delay))
       ? Stream.fromArray(emitted)
@@ -108,9 +113,10 @@ export const make = (options: Options = {}): LlmEngine.LlmEngine["Service"] => {
       if ((options.inputScripts ?? true) && request.input.startsWith(scriptPrefix)) {
         const newline = request.input.indexOf("\n")
         const json = request.input.slice(scriptPrefix.length, newline === -1 ? undefined : newline)
+        const prompt = newline === -1 ? "" : request.input.slice(newline + 1)
         return decodeScript(json).pipe(
           Effect.mapError(() => failure("malformed /script directive", "invalid_script")),
-          Effect.map((script) => run(request, script)),
+          Effect.map((script) => run({ ...request, input: prompt }, script)),
           Stream.unwrap
         )
       }

@@ -7,7 +7,7 @@
  * observation (`GetTranscript`, `WatchWorker`, `GetUsage`).
  */
 import { Schema } from "effect"
-import { Rpc, RpcGroup } from "effect/rpc"
+import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
 import {
   CursorOutOfRange,
   InvalidProfile,
@@ -17,6 +17,7 @@ import {
   ScopeConflict,
   StoreFailure,
   SubscriberLagged,
+  Unauthorized,
   WorkerBusy,
   WorkerNotFound,
   WorkerStopped
@@ -44,6 +45,15 @@ import { TranscriptPage } from "./Transcript.ts"
 import { WorkerDetail, WorkerPage } from "./Worker.ts"
 
 const command = [InvalidRequest, WorkerNotFound, RuntimeStopping, StoreFailure] as const
+
+/**
+ * Authentication of every Runtime RPC. The HTTP server checks a bearer token (from the request headers); the
+ * embedded client admits every call (it has no transport to authenticate). Failing it is a typed `Unauthorized`.
+ * @category rpc
+ */
+export class RuntimeAuth extends RpcMiddleware.Service<RuntimeAuth>()("@yoi/domain/RuntimeAuth", {
+  error: Unauthorized
+}) {}
 
 /** @category rpc */
 export class RuntimeRpcs extends RpcGroup.make(
@@ -97,4 +107,4 @@ export class RuntimeRpcs extends RpcGroup.make(
     success: UsageReport,
     error: Schema.Union([InvalidRequest, WorkerNotFound])
   })
-) {}
+).middleware(RuntimeAuth) {}

@@ -29,8 +29,17 @@ export const make = Effect.gen(function*() {
 
 type Rpcs = RpcGroup.Rpcs<typeof RuntimeRpcs.RuntimeRpcs>
 
+/**
+ * The embedded side of `RuntimeAuth`: an in-process caller is already inside the trust boundary.
+ * @category layers
+ */
+export const layerAdmitAll: Layer.Layer<RuntimeRpcs.RuntimeAuth> = Layer.succeed(
+  RuntimeRpcs.RuntimeAuth,
+  RuntimeRpcs.RuntimeAuth.of((effect) => effect)
+)
+
 /** @category layers */
 export const layer: Layer.Layer<RuntimeClient.RuntimeClient, never, Runtime> = Layer.effect(
   RuntimeClient.RuntimeClient,
   make
-).pipe(Layer.provide(RuntimeHandlers.layer))
+).pipe(Layer.provide([RuntimeHandlers.layer, layerAdmitAll]))

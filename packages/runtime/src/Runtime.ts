@@ -29,7 +29,7 @@ import {
   Worker,
   WorkerStore
 } from "@yoi/domain"
-import { Clock, Context, Effect, Fiber, FiberMap, Layer, Option, Semaphore, Stream } from "effect"
+import { Clock, Context, type Duration, Effect, Fiber, FiberMap, Layer, Option, Semaphore, Stream } from "effect"
 import { makeIdGenerator } from "./internal/ids.ts"
 import * as Validate from "./internal/validate.ts"
 import * as Profiles from "./Profiles.ts"
@@ -125,8 +125,12 @@ export class Runtime extends Context.Service<Runtime, {
   getUsage(
     request: Requests.GetUsageRequest
   ): Effect.Effect<RuntimeInfo.UsageReport, Errors.InvalidRequest | Errors.WorkerNotFound>
-  /** Refuse new commands from now on (`RuntimeStopping`); used by graceful shutdown. */
-  readonly beginShutdown: Effect.Effect<void>
+  /**
+   * Graceful shutdown: from now on refuse new input and Workers (`RuntimeStopping`), let runs in flight finish for
+   * up to `grace`, then cancel the rest (`run_cancelled { reason: "runtime_stopping" }`). Queued inputs stay queued
+   * in the store and start after the next start. Idempotent.
+   */
+  shutdown(grace: Duration.Input): Effect.Effect<void>
 }>()("@yoi/runtime/Runtime") {}
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -541,7 +545,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           message: outcome.message
         })
       }
-      const next = continuation === "next" ? entry.record.queue[0] : undefined
+      // While shutting down, queued inputs stay queued: they start after the next start.
+      const next = continuation === "next" && !stopping ? entry.record.queue[0] : undefined
       if (next === undefined) events.push({ _tag: "status_changed", at, from: "running", to: "idle" })
       const record = updateRecord(entry, {
         status: next === undefined ? "idle" : "running",
@@ -1022,9 +1027,21 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     getTranscript,
     watchWorker,
     getUsage,
-    beginShutdown: Effect.sync(() => {
-      stopping = true
-    })
+    shutdown: (grace) =>
+      Effect.gen(function*() {
+        stopping = true
+        yield* Effect.timeoutOption(FiberMap.awaitEmpty(runs), grace)
+        yield* Effect.forEach(workers.values(), (entry) =>
+          entry.run === undefined
+            ? Effect.void
+            : entry.lock.withPermit(cancelCurrent(entry, "runtime_stopping", "idle")).pipe(
+              Effect.catchTag(
+                "StoreFailure",
+                (failure) =>
+                  Effect.logError("a cancelled run could not be recorded", failure.operation, failure.message)
+              )
+            ), { discard: true })
+      })
   })
 })
 
