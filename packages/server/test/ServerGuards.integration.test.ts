@@ -1,0 +1,146 @@
+/**
+ * The runtime server's guards over real HTTP: authentication on every RPC, and typed rejections of malformed,
+ * mistyped and oversized bodies — after which the server still answers.
+ */
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { afterAll, assert, describe, layer } from "@effect/vitest"
+import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
+import { Errors, RuntimeClient } from "@yoi/domain"
+import { RemoteRuntime } from "@yoi/registry"
+import { RuntimePresets } from "@yoi/runtime"
+import * as Server from "../src/Server.ts"
+
+const token = Redacted.make("guard-token-5f1e0c9a")
+const maxBodyBytes = 64 * 1024
+
+const ServerLayer = Server.layer({ token, maxBodyBytes }).pipe(
+  Layer.provide(RuntimePresets.layerMemory({ runtimeId: "guards" })),
+  Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+  Layer.provideMerge(FetchHttpClient.layer)
+)
+
+const baseUrl = Effect.map(HttpServer.HttpServer, (server) => HttpServer.formatAddress(server.address))
+
+const withRemote = <A, E>(
+  clientToken: Redacted.Redacted<string> | undefined,
+  body: (client: RuntimeClient.RuntimeClientApi) => Effect.Effect<A, E>
+) =>
+  Effect.flatMap(baseUrl, (url) =>
+    Effect.flatMap(RuntimeClient.RuntimeClient, body).pipe(
+      Effect.provide(RemoteRuntime.layer({ url, token: clientToken, timeout: "1000 days" }))
+    ))
+
+/** Every response body seen by this file, scanned for the token once all tests ran. */
+const seen: Array<string> = []
+afterAll(() => {
+  assert.isAbove(seen.length, 30)
+  for (const text of seen) assert.notInclude(text, Redacted.value(token))
+})
+
+const post = (body: string, contentType: string | undefined = "application/ndjson", auth = true) =>
+  Effect.gen(function*() {
+    const url = yield* baseUrl
+    const client = yield* HttpClient.HttpClient
+    let request = HttpClientRequest.post(`${url}/rpc`).pipe(HttpClientRequest.bodyText(body, contentType))
+    if (auth) request = HttpClientRequest.bearerToken(request, Redacted.value(token))
+    const response = yield* client.execute(request)
+    const text = yield* response.text
+    seen.push(text)
+    return { status: response.status, text }
+  })
+
+const decodeInvalid = Schema.decodeUnknownSync(Schema.fromJsonString(Errors.InvalidRequest))
+
+const requestLine = (tag: string, payload: unknown) =>
+  `${JSON.stringify({ _tag: "Request", id: "1", tag, payload, headers: [] })}\n`
+
+layer(ServerLayer)("runtime server guards", (it) => {
+  describe("authentication", () => {
+    for (const [label, clientToken] of [["missing", undefined], ["wrong", Redacted.make("not-the-token")]] as const) {
+      it.effect(`a ${label} token is Unauthorized on every RPC and changes nothing`, () =>
+        Effect.gen(function*() {
+          const errors = yield* withRemote(clientToken, (client) =>
+            Effect.all([
+              Effect.flip(client.GetRuntime()),
+              Effect.flip(Stream.runDrain(client.WatchRuntime({}))),
+              Effect.flip(client.ListWorkers({})),
+              Effect.flip(client.GetWorker({ workerId: "w_x" })),
+              Effect.flip(client.CreateWorker({ displayName: "intruder" })),
+              Effect.flip(client.StopWorker({ workerId: "w_x" })),
+              Effect.flip(client.SendInput({ workerId: "w_x", input: { kind: "user", text: "hi" } })),
+              Effect.flip(client.CancelRun({ workerId: "w_x" })),
+              Effect.flip(client.CancelQueued({ workerId: "w_x", inputId: "i_x" })),
+              Effect.flip(client.GetTranscript({ workerId: "w_x" })),
+              Effect.flip(Stream.runDrain(client.WatchWorker({ workerId: "w_x" }))),
+              Effect.flip(client.GetUsage({}))
+            ]))
+          assert.strictEqual(errors.length, 12)
+          for (const error of errors) {
+            assert.strictEqual(error._tag, "Unauthorized")
+            seen.push(JSON.stringify(error))
+          }
+          const workers = yield* withRemote(token, (client) => client.ListWorkers({}))
+          assert.isFalse(workers.workers.some((w) => w.displayName === "intruder"))
+        }))
+    }
+
+    it.effect("the right token works", () =>
+      Effect.gen(function*() {
+        const created = yield* withRemote(token, (client) => client.CreateWorker({ displayName: "ok" }))
+        assert.strictEqual(created.worker.status, "idle")
+      }))
+
+    it.effect("health and readiness need no token", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const client = yield* HttpClient.HttpClient
+        const health = yield* client.get(`${url}/healthz`)
+        const ready = yield* client.get(`${url}/readyz`)
+        assert.strictEqual(health.status, 200)
+        assert.strictEqual(ready.status, 200)
+        assert.deepStrictEqual(yield* ready.json, { status: "ready" })
+      }))
+  })
+
+  describe("malformed requests get typed errors and the server stays up", () => {
+    const cases: ReadonlyArray<readonly [string, string, string | undefined, number, string]> = [
+      ["not JSON", "not json at all\n", "application/ndjson", 400, "body[0]"],
+      ["an empty body", "", "application/ndjson", 400, "body"],
+      ["a JSON value that is no message", "[1,2,3]\n", "application/ndjson", 400, "body[0]"],
+      ["an unknown message tag", "{\"_tag\":\"Explode\"}\n", "application/ndjson", 400, "body[0]._tag"],
+      ["an unknown RPC tag", requestLine("DropAllTables", {}), "application/ndjson", 400, "body[0].tag"],
+      [
+        "a payload of the wrong shape",
+        requestLine("GetWorker", { workerId: 5 }),
+        "application/ndjson",
+        400,
+        "body[0].payload"
+      ],
+      ["a second bad line", requestLine("GetUsage", {}) + "{oops\n", "application/ndjson", 400, "body[1]"],
+      ["a wrong content type", requestLine("GetUsage", {}), "text/plain", 415, "content-type"],
+      ["JSON instead of ndjson", requestLine("GetUsage", {}), "application/json", 415, "content-type"],
+      ["an oversized body", requestLine("GetUsage", {}) + " ".repeat(maxBodyBytes + 10), "application/ndjson", 413, "body"]
+    ]
+    for (const [label, body, contentType, status, field] of cases) {
+      it.effect(label, () =>
+        Effect.gen(function*() {
+          const response = yield* post(body, contentType)
+          assert.strictEqual(response.status, status)
+          const error = decodeInvalid(response.text)
+          assert.strictEqual(error._tag, "InvalidRequest")
+          assert.strictEqual(error.field, field)
+          const after = yield* withRemote(token, (client) => client.GetRuntime())
+          assert.strictEqual(after.status, "ready")
+        }))
+    }
+
+    it.effect("a well-formed raw request still works", () =>
+      Effect.gen(function*() {
+        const response = yield* post(requestLine("GetUsage", {}))
+        assert.strictEqual(response.status, 200)
+        assert.include(response.text, "\"_tag\":\"Success\"")
+      }))
+  })
+})
