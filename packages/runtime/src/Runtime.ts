@@ -847,11 +847,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     Effect.gen(function*() {
       const entry = yield* lookup(request.workerId)
       const after = (yield* Validate.int(request.after, "after")) ?? 0
-      const { snapshot, subscription } = yield* entry.lock.withPermit(Effect.gen(function*() {
+      const { snapshot, subscription, storeUpTo } = yield* entry.lock.withPermit(Effect.gen(function*() {
         if (after > entry.lastSeq) {
           return yield* new Errors.CursorOutOfRange({ after, lastSeq: entry.lastSeq })
         }
         const subscription = yield* bus.subscribe(entry.workerId, { after, capacity: limits.watchBuffer })
+        // What the bus no longer (or, after a restart, never) buffered comes from the store: durable events only,
+        // so a watcher in that range may have missed transient deltas — the snapshot says so (`gap`).
+        const firstBuffered = subscription.replay[0]?.seq ?? entry.lastSeq + 1
+        const storeUpTo = firstBuffered - 1
         const run = entry.run
         const snapshot: RuntimeEvent.WorkerSnapshot = {
           _tag: "snapshot",
@@ -859,7 +863,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           status: entry.record.status,
           lastSeq: entry.lastSeq,
           queueLength: entry.record.queue.length,
-          gap: !subscription.complete,
+          gap: storeUpTo > after,
           ...(run !== undefined
             ? {
               run: {
@@ -872,11 +876,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
             }
             : {})
         }
-        return { snapshot, subscription }
+        return { snapshot, subscription, storeUpTo }
       }))
-      const buffered = subscription.replay.filter((event) => event.seq <= snapshot.lastSeq)
-      const storeUpTo = (buffered[0]?.seq ?? snapshot.lastSeq + 1) - 1
-      const fromStore: Stream.Stream<RuntimeEvent.WorkerEvent, Errors.StoreFailure> = subscription.complete
+      const fromStore: Stream.Stream<RuntimeEvent.WorkerEvent, Errors.StoreFailure> = storeUpTo <= after
         ? Stream.empty
         : Stream.paginate(after, (cursor) =>
           store.readEvents(entry.workerId, { after: cursor, limit: 256 }).pipe(
@@ -892,7 +894,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           delivered = chunk[chunk.length - 1]!.seq
           return chunk
         })
-      const events = track(Stream.concat(Stream.concat(fromStore, Stream.fromArray(buffered)), subscription.live)).pipe(
+      const events = track(
+        Stream.concat(Stream.concat(fromStore, Stream.fromArray(subscription.replay)), subscription.live)
+      ).pipe(
         Stream.catchTag("SubscriberLagged", () =>
           Stream.fail(new Errors.SubscriberLagged({ lastDeliveredSeq: delivered })))
       )

@@ -10,11 +10,11 @@
  * It serves whatever `Runtime` it is given on whatever `HttpServer` is provided: adapters and the Node server are
  * picked by the process entry. Deliberately not here: a second hand-written REST API for runtimes.
  */
+import { Errors, RuntimeRpcs } from "@yoi/domain"
+import { Runtime, RuntimeHandlers } from "@yoi/runtime"
 import { ByteSize, Effect, Layer, type Redacted, Result, Schema } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { RpcSerialization, RpcServer } from "effect/rpc"
-import { Errors, RuntimeRpcs } from "@yoi/domain"
-import { Runtime, RuntimeHandlers } from "@yoi/runtime"
 import * as Auth from "./Auth.ts"
 
 /** @category models */

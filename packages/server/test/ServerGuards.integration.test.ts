@@ -2,14 +2,14 @@
  * The runtime server's guards over real HTTP: authentication on every RPC, and typed rejections of malformed,
  * mistyped and oversized bodies — after which the server still answers.
  */
-import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer, Redacted, Schema, Stream } from "effect"
-import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import { Errors, RuntimeClient } from "@yoi/domain"
 import { RemoteRuntime } from "@yoi/registry"
 import { RuntimePresets } from "@yoi/runtime"
+import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
+import { createServer } from "node:http"
 import * as Server from "../src/Server.ts"
 
 const token = Redacted.make("guard-token-5f1e0c9a")
@@ -121,7 +121,13 @@ layer(ServerLayer)("runtime server guards", (it) => {
       ["a second bad line", requestLine("GetUsage", {}) + "{oops\n", "application/ndjson", 400, "body[1]"],
       ["a wrong content type", requestLine("GetUsage", {}), "text/plain", 415, "content-type"],
       ["JSON instead of ndjson", requestLine("GetUsage", {}), "application/json", 415, "content-type"],
-      ["an oversized body", requestLine("GetUsage", {}) + " ".repeat(maxBodyBytes + 10), "application/ndjson", 413, "body"]
+      [
+        "an oversized body",
+        requestLine("GetUsage", {}) + " ".repeat(maxBodyBytes + 10),
+        "application/ndjson",
+        413,
+        "body"
+      ]
     ]
     for (const [label, body, contentType, status, field] of cases) {
       it.effect(label, () =>

@@ -1,0 +1,458 @@
+/**
+ * Adapter: the `LiveAllocation` port as one claim table per host directory, shared by every Runtime process on the
+ * host (the legacy pod-registry table, `shared/reference/legacy-pod.md` §8, without `flock`).
+ *
+ * Files in `directory`:
+ * - `allocations.json`: `{ entries: [{ owner, rules, instanceId, pid, leaseExpiresAt }] }`. Always replaced whole
+ *   (temp file, fsync, rename), so a reader never sees half a table and `list` reads it without the lock. A table
+ *   that cannot be decoded is treated as empty with a logged warning (and replaced by the next write) rather than
+ *   wedging every claim on the host until someone repairs it by hand.
+ * - `allocations.lock`: held around every read-modify-write. Taken by creating it with the exclusive `wx` flag, so
+ *   only one creator can win, then writing `{ pid, instanceId, acquiredAt, token }` into it; removed on release.
+ *   A lock whose holder pid is dead, or older than `lockStaleMs`, is broken; otherwise the claim retries every
+ *   ~15 ms (jittered) until `lockTimeoutMs`, then fails `StoreFailure("allocation table is busy")`. A lock with no
+ *   readable content (its creator died before writing it) is judged by its modification time instead. The `token`
+ *   lets a holder remove only its own lock on release. Within one instance, fibers queue on a semaphore first.
+ * - `allocations.lock.break`: taken the same way while breaking a stale lock. The breaker re-reads the lock under it,
+ *   so two processes that both saw the same stale lock cannot have the slower one remove the lock the faster one
+ *   has just created.
+ *
+ * An entry is live while its pid is alive and its lease has not expired. Stale entries are dropped from `list` and
+ * removed (reclaimed) by the next read-modify-write. Each layer renews the leases of its own entries every
+ * `leaseMs / 3` and removes them when it closes. Time is `Clock`, so `TestClock` drives leases and lock waits.
+ *
+ * Deliberately not here: conflict rules (`Allocation.findConflict`, shared with every adapter), validating or
+ * normalizing targets (the Runtime does that before claiming), the legacy delegation/deny/segment columns, cleaning
+ * up temp files left by a process that died mid-write, and `StoreFailure` messages with paths in them (messages
+ * are fixed strings; platform details go to the debug log).
+ * Known limit: a holder that keeps the lock longer than `lockStaleMs` (a suspended process) can lose it to a
+ * breaker and then, on release, race a new holder; the critical section is one small read and one small write.
+ */
+import { Allocation, Errors, Ids, LiveAllocation, Worker } from "@yoi/domain"
+import {
+  Clock,
+  Data,
+  Effect,
+  FileSystem,
+  Layer,
+  Option,
+  Path,
+  type PlatformError,
+  Predicate,
+  Random,
+  Schedule,
+  Schema,
+  Semaphore
+} from "effect"
+
+/** @category models */
+export interface Options {
+  /** The host's allocation directory; created if missing. Every Runtime process of the host uses the same one. */
+  readonly directory: string
+  /** Identifies this layer's entries for lease renewal and cleanup. Default: random. */
+  readonly instanceId?: string | undefined
+  /** The pid recorded in this layer's entries and locks. Default: `globalThis.process.pid`. */
+  readonly pid?: number | undefined
+  /** Default: `process.kill(pid, 0)` semantics (`ESRCH` is dead, `EPERM` is alive, pid 0 is dead). */
+  readonly isProcessAlive?: ((pid: number) => boolean) | undefined
+  /** How long an entry stays live without renewal. Default 15 000 ms; renewed every third of it. */
+  readonly leaseMs?: number | undefined
+  /** How long a read-modify-write waits for the lock before failing. Default 10 000 ms. */
+  readonly lockTimeoutMs?: number | undefined
+  /** A lock older than this is broken even if its holder looks alive. Default 30 000 ms. */
+  readonly lockStaleMs?: number | undefined
+  /** Whether this layer renews its entries' leases in the background. Default `true`. */
+  readonly renew?: boolean | undefined
+}
+
+const StoredEntry = Schema.Struct({
+  owner: Schema.Struct({ runtimeId: Ids.RuntimeId, workerId: Ids.WorkerId }),
+  rules: Schema.Array(Schema.Struct({
+    target: Schema.String,
+    permission: Worker.ScopePermission,
+    recursive: Schema.Boolean
+  })),
+  instanceId: Schema.String,
+  pid: Schema.Number,
+  leaseExpiresAt: Schema.Number
+})
+type StoredEntry = typeof StoredEntry.Type
+
+const StoredTable = Schema.Struct({ entries: Schema.Array(StoredEntry) })
+const decodeTable = Schema.decodeUnknownEffect(Schema.fromJsonString(StoredTable))
+const encodeTable = Schema.encodeEffect(StoredTable)
+
+const LockInfo = Schema.Struct({
+  pid: Schema.Number,
+  instanceId: Schema.String,
+  acquiredAt: Schema.Number,
+  token: Schema.String
+})
+type LockInfo = typeof LockInfo.Type
+const decodeLock = Schema.decodeUnknownOption(Schema.fromJsonString(LockInfo))
+
+/** A platform failure, with the fixed (path-free) message its `StoreFailure` gets. */
+class TableIo extends Data.TaggedError("TableIo")<{ readonly message: string; readonly cause: unknown }> {}
+
+/** The lock is held by someone else; retried until the deadline. */
+class LockBusy extends Data.TaggedError("LockBusy")<{}> {}
+
+/** Whoever holds a lock file, as far as its content tells. */
+type Holder =
+  | { readonly _tag: "Known"; readonly info: LockInfo }
+  | { readonly _tag: "Unreadable"; readonly modifiedAt: number | undefined }
+
+const io = (message: string) => (cause: PlatformError.PlatformError) => new TableIo({ message, cause })
+const isAlreadyExists = (error: PlatformError.PlatformError) => error.reason._tag === "AlreadyExists"
+const isNotFound = (error: PlatformError.PlatformError) => error.reason._tag === "NotFound"
+
+const sameRef = (a: Ids.WorkerRef, b: Ids.WorkerRef) => a.runtimeId === b.runtimeId && a.workerId === b.workerId
+const keyOf = (owner: Ids.WorkerRef): string => `${owner.runtimeId}\u0000${owner.workerId}`
+
+/**
+ * `kill(pid, 0)`: `ESRCH` means dead, `EPERM` (someone else's process) alive. Pids that are not positive integers
+ * are dead (0 and negatives would address process groups). Any other error counts as alive, so only a certain
+ * death reclaims; leases still catch the rest.
+ */
+const processAlive = (pid: number): boolean => {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false
+  try {
+    globalThis.process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return !(Predicate.hasProperty(error, "code") && error.code === "ESRCH")
+  }
+}
+
+const randomId = Effect.gen(function*() {
+  const parts: Array<string> = []
+  for (let i = 0; i < 4; i++) {
+    parts.push((yield* Random.nextIntBetween(0, 0x1000000)).toString(36))
+  }
+  return parts.join("")
+})
+
+/**
+ * Builds the service over `options.directory` (created if missing), forks the lease-renewal fiber into the current
+ * scope, and removes this instance's entries when the scope closes.
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const instanceId = options.instanceId ?? `inst_${yield* randomId}`
+  const pid = options.pid ?? globalThis.process.pid
+  const isAlive = options.isProcessAlive ?? processAlive
+  const leaseMs = options.leaseMs ?? 15_000
+  const lockTimeoutMs = options.lockTimeoutMs ?? 10_000
+  const lockStaleMs = options.lockStaleMs ?? 30_000
+
+  const tablePath = path.join(options.directory, "allocations.json")
+  const lockPath = path.join(options.directory, "allocations.lock")
+  const breakPath = path.join(options.directory, "allocations.lock.break")
+
+  yield* fs.makeDirectory(options.directory, { recursive: true, mode: 0o700 }).pipe(
+    Effect.mapError(io("allocation directory could not be created")),
+    Effect.catchTag("TableIo", (error) => toStoreFailure("open", error))
+  )
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // The lock
+  // ---------------------------------------------------------------------------------------------------------------
+
+  /** Creates `file` exclusively with `info` in it: `true` if we created it, `false` if it already existed. */
+  const createExclusive = (file: string, info: LockInfo) =>
+    Effect.scoped(Effect.gen(function*() {
+      const handle = yield* fs.open(file, { flag: "wx", mode: 0o600 })
+      yield* handle.writeAll(new TextEncoder().encode(JSON.stringify(info))).pipe(
+        Effect.onError(() => Effect.ignore(fs.remove(file, { force: true })))
+      )
+    })).pipe(
+      Effect.as(true),
+      Effect.catchIf(isAlreadyExists, () => Effect.succeed(false)),
+      Effect.mapError(io("allocation table lock could not be taken"))
+    )
+
+  /** Who holds `file`; `None` if it is gone. */
+  const readHolder = (file: string) =>
+    fs.readFileString(file).pipe(
+      Effect.flatMap((text) =>
+        Option.match(decodeLock(text), {
+          onSome: (info) => Effect.succeed(Option.some<Holder>({ _tag: "Known", info })),
+          // Empty or torn: its creator died between creating and writing it (or is writing it right now). Judge it
+          // by its modification time.
+          onNone: () =>
+            fs.stat(file).pipe(
+              Effect.map((stat) =>
+                Option.some<Holder>({
+                  _tag: "Unreadable",
+                  modifiedAt: Option.getOrUndefined(Option.map(stat.mtime, (date) => date.getTime()))
+                })
+              )
+            )
+        })
+      ),
+      Effect.catchIf(isNotFound, () => Effect.succeedNone),
+      Effect.mapError(io("allocation table lock could not be read"))
+    )
+
+  const isStale = (holder: Holder, now: number): boolean =>
+    holder._tag === "Known"
+      ? !isAlive(holder.info.pid) || now - holder.info.acquiredAt > lockStaleMs
+      : holder.modifiedAt !== undefined && now - holder.modifiedAt > lockStaleMs
+
+  const lockInfo = Effect.gen(function*() {
+    const acquiredAt = yield* Clock.currentTimeMillis
+    return { pid, instanceId, acquiredAt, token: yield* randomId }
+  })
+
+  /**
+   * Removes the lock if it is (still) stale, under the break lock. Another breaker holding the break lock means
+   * "try again later", unless that breaker is itself stale.
+   */
+  const breakStaleLock = Effect.gen(function*() {
+    if (!(yield* createExclusive(breakPath, yield* lockInfo))) {
+      const breaker = yield* readHolder(breakPath)
+      if (Option.isSome(breaker) && isStale(breaker.value, yield* Clock.currentTimeMillis)) {
+        yield* fs.remove(breakPath, { force: true }).pipe(Effect.mapError(io("stale lock could not be broken")))
+      }
+      return
+    }
+    yield* Effect.gen(function*() {
+      const holder = yield* readHolder(lockPath)
+      if (Option.isSome(holder) && isStale(holder.value, yield* Clock.currentTimeMillis)) {
+        yield* Effect.logWarning("LiveAllocation: breaking a stale allocation table lock").pipe(
+          Effect.annotateLogs(holder.value._tag === "Known" ? { holderPid: holder.value.info.pid } : {})
+        )
+        yield* fs.remove(lockPath, { force: true }).pipe(Effect.mapError(io("stale lock could not be broken")))
+      }
+    }).pipe(Effect.ensuring(Effect.ignore(fs.remove(breakPath, { force: true }))))
+  })
+
+  /** One attempt: the lock's info if we created it, `LockBusy` if it is held. */
+  const tryLock = (startedAt: number) =>
+    Effect.gen(function*() {
+      const info = yield* lockInfo
+      if (yield* createExclusive(lockPath, info)) return info
+      const holder = yield* readHolder(lockPath)
+      const now = yield* Clock.currentTimeMillis
+      if (Option.isNone(holder) || isStale(holder.value, now)) {
+        if (Option.isSome(holder)) yield* breakStaleLock
+        if (yield* createExclusive(lockPath, info)) return info
+      }
+      if (now - startedAt >= lockTimeoutMs) {
+        return yield* new TableIo({ message: "allocation table is busy", cause: undefined })
+      }
+      return yield* new LockBusy()
+    })
+
+  const retrySchedule = Schedule.spaced("15 millis").pipe(Schedule.jittered)
+
+  /**
+   * Takes the lock. Waiting is interruptible; each attempt is not, and a lock created by an attempt that is then
+   * interrupted is released.
+   */
+  const acquireLock = Effect.suspend(() => {
+    let created: LockInfo | undefined
+    return Effect.flatMap(
+      Clock.currentTimeMillis,
+      (startedAt) =>
+        Effect.uninterruptible(Effect.tap(tryLock(startedAt), (info) =>
+          Effect.sync(() => {
+            created = info
+          }))).pipe(
+            Effect.retry({ schedule: retrySchedule, while: (error) => error._tag === "LockBusy" }),
+            Effect.catchTag("LockBusy", () => Effect.die("unreachable: lock retry stopped while busy")),
+            Effect.interruptible,
+            Effect.onInterrupt(() => created === undefined ? Effect.void : releaseLock(created))
+          )
+    )
+  })
+
+  /** Removes the lock if it is still ours (it may have been broken as stale and retaken). */
+  const releaseLock = (info: LockInfo) =>
+    readHolder(lockPath).pipe(
+      Effect.flatMap((holder) =>
+        Option.isSome(holder) && holder.value._tag === "Known" && holder.value.info.token === info.token &&
+          holder.value.info.instanceId === instanceId
+          ? fs.remove(lockPath, { force: true }).pipe(
+            Effect.mapError(io("allocation table lock could not be released"))
+          )
+          : Effect.void
+      ),
+      Effect.catchCause((cause) =>
+        Effect.logWarning("LiveAllocation: releasing the allocation table lock failed", cause)
+      )
+    )
+
+  /** Serializes this instance's own fibers, so they queue here instead of polling the lock file. */
+  const local = yield* Semaphore.make(1)
+
+  const withLock = <A, E, R>(use: Effect.Effect<A, E, R>) =>
+    local.withPermits(1)(Effect.acquireUseRelease(acquireLock, () => use, releaseLock))
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // The table
+  // ---------------------------------------------------------------------------------------------------------------
+
+  const readTable: Effect.Effect<ReadonlyArray<StoredEntry>, TableIo> = fs.readFileString(tablePath).pipe(
+    Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
+    Effect.mapError(io("allocation table could not be read")),
+    Effect.flatMap((text) =>
+      text === undefined || text.trim() === ""
+        ? Effect.succeed([])
+        : decodeTable(text).pipe(
+          Effect.map((table) => table.entries),
+          Effect.catchTag("SchemaError", (error) =>
+            Effect.logWarning("LiveAllocation: the allocation table is corrupt; treating it as empty", error).pipe(
+              Effect.as([])
+            ))
+        )
+    )
+  )
+
+  /** Atomic replace: temp file in the same directory, fsync, rename. */
+  const writeTable = (entries: ReadonlyArray<StoredEntry>) =>
+    Effect.gen(function*() {
+      const encoded = yield* Effect.orDie(encodeTable({ entries }))
+      const data = new TextEncoder().encode(`${JSON.stringify(encoded, null, 2)}\n`)
+      const temp = path.join(options.directory, `allocations.json.${pid}.${yield* randomId}.tmp`)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const handle = yield* fs.open(temp, { flag: "wx", mode: 0o600 })
+        yield* handle.writeAll(data)
+        yield* handle.sync
+      })).pipe(
+        Effect.andThen(fs.rename(temp, tablePath)),
+        Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true }))),
+        Effect.mapError(io("allocation table could not be written"))
+      )
+    })
+
+  const isLive = (now: number) => (entry: StoredEntry): boolean => entry.leaseExpiresAt > now && isAlive(entry.pid)
+
+  /**
+   * One read-modify-write under the lock. `f` sees the live entries (stale ones reclaimed) and returns the next
+   * table, or `undefined` to keep it; the table is saved if it changed, reclaim included.
+   */
+  const transact = <A>(
+    f: (live: ReadonlyArray<StoredEntry>, now: number) => readonly [next: ReadonlyArray<StoredEntry> | undefined, A]
+  ): Effect.Effect<A, TableIo> =>
+    withLock(Effect.gen(function*() {
+      const stored = yield* readTable
+      const now = yield* Clock.currentTimeMillis
+      const live = stored.filter(isLive(now))
+      const [next, result] = f(live, now)
+      if (next !== undefined) yield* writeTable(next)
+      else if (live.length !== stored.length) yield* writeTable(live)
+      return result
+    }))
+
+  const toAllocation = (entry: StoredEntry) =>
+    new Allocation.Allocation({
+      owner: new Ids.WorkerRef(entry.owner),
+      rules: entry.rules.map((rule) => new Worker.ScopeRule(rule))
+    })
+
+  // Owners this instance has claimed for and not released: renewal and cleanup skip the lock when there are none.
+  const owned = new Set<string>()
+
+  const claim = Effect.fn("LiveAllocation.claim")(
+    function*(owner: Ids.WorkerRef, rules: ReadonlyArray<Worker.ScopeRule>) {
+      if (rules.length > 0) owned.add(keyOf(owner))
+      const conflict = yield* transact<Option.Option<{ readonly owner: Ids.WorkerRef; readonly ruleIndex: number }>>((
+        live,
+        now
+      ) => {
+        const found = Allocation.findConflict(live.map(toAllocation), owner, rules)
+        if (Option.isSome(found)) return [undefined, found] as const
+        const others = live.filter((entry) => !sameRef(entry.owner, owner))
+        if (rules.length === 0) return [others, found] as const
+        const entry: StoredEntry = {
+          owner: { runtimeId: owner.runtimeId, workerId: owner.workerId },
+          rules: rules.map((rule) => ({ target: rule.target, permission: rule.permission, recursive: rule.recursive })),
+          instanceId,
+          pid,
+          leaseExpiresAt: now + leaseMs
+        }
+        return [[...others, entry], found] as const
+      })
+      if (Option.isSome(conflict)) {
+        const { owner: competitor, ruleIndex } = conflict.value
+        return yield* new Errors.ScopeConflict({
+          conflictsWith: { runtimeId: competitor.runtimeId, workerId: competitor.workerId },
+          ruleIndex
+        })
+      }
+      if (rules.length === 0) owned.delete(keyOf(owner))
+    },
+    Effect.catchTag("TableIo", (error) => toStoreFailure("claim", error))
+  )
+
+  const release = Effect.fn("LiveAllocation.release")(
+    function*(owner: Ids.WorkerRef) {
+      yield* transact((live) => {
+        const others = live.filter((entry) => !sameRef(entry.owner, owner))
+        return [others.length === live.length ? undefined : others, undefined] as const
+      })
+      owned.delete(keyOf(owner))
+    },
+    Effect.catchTag("TableIo", (error) => toStoreFailure("release", error))
+  )
+
+  const list = Effect.gen(function*() {
+    const stored = yield* readTable
+    const now = yield* Clock.currentTimeMillis
+    return stored.filter(isLive(now)).map(toAllocation)
+  }).pipe(
+    Effect.catchTag("TableIo", (error) => toStoreFailure("list", error)),
+    Effect.withSpan("LiveAllocation.list")
+  )
+
+  /** Extends the lease of every entry this instance holds. */
+  const renew = transact((live, now) => {
+    let renewed = 0
+    const next = live.map((entry) => {
+      if (entry.instanceId !== instanceId) return entry
+      renewed++
+      return { ...entry, leaseExpiresAt: now + leaseMs }
+    })
+    return [renewed === 0 ? undefined : next, renewed] as const
+  })
+
+  if (options.renew ?? true) {
+    yield* Effect.suspend(() => owned.size === 0 ? Effect.void : renew).pipe(
+      Effect.catch((error) => Effect.logWarning(`LiveAllocation: lease renewal failed: ${error.message}`, error.cause)),
+      Effect.catchDefect((defect) => Effect.logWarning("LiveAllocation: lease renewal failed", defect)),
+      Effect.schedule(Schedule.spaced(Math.max(1, Math.floor(leaseMs / 3)))),
+      Effect.forkScoped
+    )
+  }
+
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() =>
+      owned.size === 0 ? Effect.void : transact((live) => {
+        const others = live.filter((entry) => entry.instanceId !== instanceId)
+        return [others.length === live.length ? undefined : others, undefined] as const
+      })
+    ).pipe(
+      Effect.catchCause((cause) => Effect.logWarning("LiveAllocation: removing this instance's claims failed", cause))
+    )
+  )
+
+  return LiveAllocation.LiveAllocation.of({ claim, release, list })
+})
+
+const toStoreFailure = (operation: string, error: TableIo) =>
+  Effect.logDebug(`LiveAllocation.${operation}: ${error.message}`, error.cause).pipe(
+    Effect.andThen(Effect.fail(new Errors.StoreFailure({ operation, message: error.message })))
+  )
+
+/**
+ * The host-wide `LiveAllocation` over `options.directory`. Leases are renewed while the layer is alive, and its
+ * entries are removed when it closes.
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<LiveAllocation.LiveAllocation, Errors.StoreFailure, FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(LiveAllocation.LiveAllocation, make(options))

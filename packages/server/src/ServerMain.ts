@@ -1,0 +1,108 @@
+/**
+ * The runtime process as one layer: a filesystem-backed Runtime, `Server` on a Node HTTP server, a startup banner
+ * and graceful shutdown. `run` refuses unsafe configurations before anything starts.
+ *
+ * **Details** Shutdown order follows layer order in reverse: on SIGTERM/SIGINT the Runtime first refuses new
+ * commands (`RuntimeStopping`) and lets runs finish for the grace period, cancelling the rest; then the HTTP server
+ * closes; then the Runtime's own scope releases this instance's allocations. Every acknowledged write was already
+ * durable, so nothing needs flushing beyond that. Nothing printed here contains a path or the token.
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Ids } from "@yoi/domain"
+import { Runtime, RuntimePresets } from "@yoi/runtime"
+import { Console, Data, Effect, Layer, type Redacted } from "effect"
+import { HttpServer } from "effect/http"
+import { createServer } from "node:http"
+import * as Server from "./Server.ts"
+
+/** A configuration the process refuses to start with. @category errors */
+export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
+
+/** @category models */
+export interface Options {
+  readonly host: string
+  readonly port: number
+  readonly dataDir: string
+  readonly allocationDir: string
+  readonly runtimeId: string
+  readonly displayName?: string | undefined
+  readonly graceSeconds: number
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
+/** @category constructors */
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host)
+
+const Banner = Effect.gen(function*() {
+  const server = yield* HttpServer.HttpServer
+  const runtime = yield* Runtime.Runtime
+  const summary = yield* runtime.getRuntime
+  yield* Console.log(
+    `yoi-runtime ${summary.displayName} (${summary.runtimeId}) listening on ${HttpServer.formatAddress(server.address)}`
+  )
+  yield* Console.log(`workers: ${summary.counts.total} restored (${summary.counts.idle} idle)`)
+  if (summary.engine.startsWith("scripted")) {
+    yield* Console.log(
+      "engine: scripted — no LLM provider is configured, so replies come from the deterministic offline scripted " +
+        "engine. Provider engines (OpenAI-compatible, Anthropic) are not part of this build yet."
+    )
+  } else {
+    yield* Console.log(`engine: ${summary.engine}`)
+  }
+  for (const d of summary.diagnostics) yield* Console.log(`diagnostic ${d.level} ${d.code}: ${d.message}`)
+})
+
+/**
+ * The whole process.
+ * @category layers
+ */
+export const layer = (options: Options) => {
+  const runtime = RuntimePresets.layerFileSystem({
+    directory: options.dataDir,
+    allocationDirectory: options.allocationDir,
+    runtimeId: options.runtimeId,
+    displayName: options.displayName,
+    implementation: "process"
+  })
+  const http = Server.layer({ token: options.token }).pipe(
+    Layer.provideMerge(
+      NodeHttpServer.layer(createServer, {
+        host: options.host,
+        port: options.port,
+        gracefulShutdownTimeout: "2 seconds"
+      })
+    )
+  )
+  const lifecycle = Layer.effectDiscard(Effect.gen(function*() {
+    const rt = yield* Runtime.Runtime
+    yield* Effect.addFinalizer(() =>
+      Console.log("shutting down: refusing new commands, letting runs finish").pipe(
+        Effect.andThen(rt.shutdown(`${options.graceSeconds} seconds`)),
+        Effect.andThen(Console.log("runs settled; closing"))
+      )
+    )
+    yield* Banner
+  }))
+  return lifecycle.pipe(Layer.provideMerge(http), Layer.provideMerge(runtime))
+}
+
+/**
+ * Validates the options and runs the process until interrupted.
+ * @category constructors
+ */
+export const run = (options: Options) =>
+  Effect.gen(function*() {
+    if (!isLoopback(options.host) && options.token === undefined) {
+      return yield* new StartupError({
+        message: "refusing to listen on a non-loopback address without a token: set YOI_RUNTIME_TOKEN or --token-file"
+      })
+    }
+    yield* Ids.parse(Ids.RuntimeId, "runtimeId", options.runtimeId).pipe(
+      Effect.mapError((e) => new StartupError({ message: `invalid --runtime-id: ${e.message}` }))
+    )
+    if (!Number.isInteger(options.graceSeconds) || options.graceSeconds < 0) {
+      return yield* new StartupError({ message: "--grace must be a non-negative number of seconds" })
+    }
+    return yield* Layer.launch(layer(options))
+  })

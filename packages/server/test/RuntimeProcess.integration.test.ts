@@ -1,0 +1,256 @@
+/**
+ * The runtime as a real process: crash recovery after SIGKILL, a host-wide allocation table shared by two
+ * processes, graceful SIGTERM, startup refusals, and a scan of everything the processes printed and answered for
+ * the token and the data directory.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { RuntimeClient, type RuntimeEvent } from "@yoi/domain"
+import { RemoteRuntime } from "@yoi/registry"
+import { Effect, FileSystem, Layer, Redacted, Stream } from "effect"
+import { runServerToExit, type ServerProcess, spawnServer } from "./support/serverProcess.ts"
+
+const token = "process-token-7d2a91c4e6"
+const secrets: Array<string> = [token]
+const printed: Array<string> = []
+
+afterAll(() => {
+  assert.isAbove(printed.length, 3)
+  for (const text of printed) for (const secret of secrets) assert.notInclude(text, secret)
+})
+
+const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-process-" }))
+
+const withClient = <A, E>(
+  server: ServerProcess,
+  body: (client: RuntimeClient.RuntimeClientApi) => Effect.Effect<A, E>,
+  clientToken: string | null = token
+) =>
+  Effect.flatMap(RuntimeClient.RuntimeClient, body).pipe(
+    Effect.provide(RemoteRuntime.layer({
+      url: server.url,
+      token: clientToken === null ? undefined : Redacted.make(clientToken),
+      timeout: "30 seconds"
+    }))
+  )
+
+const record = <A>(value: A): A => {
+  printed.push(JSON.stringify(value))
+  return value
+}
+
+const serveArgs = (dataDir: string, allocationDir: string, runtimeId: string) => [
+  "--port",
+  "0",
+  "--data-dir",
+  dataDir,
+  "--allocation-dir",
+  allocationDir,
+  "--runtime-id",
+  runtimeId,
+  "--grace",
+  "1"
+]
+
+const eventsUpTo = (client: RuntimeClient.RuntimeClientApi, workerId: string, lastSeq: number) =>
+  client.WatchWorker({ workerId }).pipe(
+    Stream.takeUntil((item) => item._tag !== "snapshot" && item.seq >= lastSeq),
+    Stream.runCollect,
+    Effect.map((items) => items.filter((i): i is RuntimeEvent.WorkerEvent => i._tag !== "snapshot"))
+  )
+
+const TestServices = Layer.mergeAll(NodeServices.layer)
+
+describe("runtime process", () => {
+  it.live(
+    "SIGKILL during 20 concurrent runs, then restart: nothing acknowledged is lost",
+    () =>
+      Effect.gen(function*() {
+        const dataDir = yield* tempDir
+        const allocationDir = yield* tempDir
+        secrets.push(dataDir)
+        const env = { YOI_RUNTIME_TOKEN: token }
+        const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "crash"), env)
+        const acked = yield* withClient(first, (client) =>
+          Effect.forEach(
+            Array.from({ length: 20 }, (_, i) => i),
+            (i) =>
+              Effect.gen(function*() {
+                const { worker } = yield* client.CreateWorker({ displayName: `w${i}` })
+                const accepted = yield* client.SendInput({
+                  workerId: worker.ref.workerId,
+                  input: { kind: "user", text: `/script {"deltas":100000,"delayMs":5}\nmessage ${i}` }
+                })
+                return record({ workerId: worker.ref.workerId, runId: accepted.runId, text: `message ${i}` })
+              }),
+            { concurrency: "unbounded" }
+          ))
+        // every run is in flight
+        const running = yield* withClient(first, (client) => client.ListWorkers({ status: "running" }))
+        assert.strictEqual(running.workers.length, 20)
+        yield* first.kill("SIGKILL")
+        const died = yield* first.exited
+        assert.strictEqual(died.signal, "SIGKILL")
+        printed.push(first.output())
+
+        const second = yield* spawnServer(serveArgs(dataDir, allocationDir, "crash"), env)
+        yield* withClient(second, (client) =>
+          Effect.gen(function*() {
+            const stillRunning = yield* client.ListWorkers({ status: "running" })
+            assert.strictEqual(stillRunning.workers.length, 0)
+            for (const ack of acked) {
+              const detail = record(yield* client.GetWorker({ workerId: ack.workerId }))
+              assert.strictEqual(detail.status, "idle")
+              const transcript = record(yield* client.GetTranscript({ workerId: ack.workerId, limit: 200 }))
+              const users = transcript.entries.filter((e) => e.kind === "user").map((e) => e.text)
+              assert.include(users.join("\n"), ack.text)
+              const events = yield* eventsUpTo(client, ack.workerId, detail.lastSeq)
+              const failed = events.find((e) => e._tag === "run_failed" && e.runId === ack.runId)
+              assert.strictEqual(failed?._tag === "run_failed" ? failed.reason : undefined, "runtime_restarted")
+              const seqs = events.map((e) => e.seq)
+              assert.deepStrictEqual(seqs, [...seqs].sort((a, b) => a - b))
+              assert.strictEqual(new Set(seqs).size, seqs.length)
+            }
+            const target = acked[0]!.workerId
+            const before = yield* client.GetWorker({ workerId: target })
+            const again = yield* client.SendInput({
+              workerId: target,
+              input: { kind: "user", text: "after the crash" }
+            })
+            const tail = yield* client.WatchWorker({ workerId: target, after: before.lastSeq }).pipe(
+              Stream.takeUntil((item) => item._tag === "run_finished" && item.runId === again.runId),
+              Stream.runCollect
+            )
+            assert.isTrue(tail.some((item) => item._tag === "run_finished"))
+            const newSeqs = tail.flatMap((item) => item._tag === "snapshot" ? [] : [item.seq])
+            assert.isAbove(newSeqs[0]!, before.lastSeq)
+          }))
+        yield* second.kill("SIGTERM")
+        assert.strictEqual((yield* second.exited).code, 0)
+        printed.push(second.output())
+      }).pipe(Effect.provide(TestServices)),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "two processes on one allocation directory: overlapping write scopes conflict until the winner dies",
+    () =>
+      Effect.gen(function*() {
+        const allocationDir = yield* tempDir
+        const dataA = yield* tempDir
+        const dataB = yield* tempDir
+        secrets.push(dataA, dataB)
+        const env = { YOI_RUNTIME_TOKEN: token }
+        const a = yield* spawnServer(serveArgs(dataA, allocationDir, "host-a"), env)
+        const b = yield* spawnServer(serveArgs(dataB, allocationDir, "host-b"), env)
+        const repo = `/srv/repo-${Date.now()}`
+        const winner = yield* withClient(
+          a,
+          (client) => client.CreateWorker({ scope: [{ target: repo, permission: "write" }] })
+        )
+        const conflict = yield* withClient(
+          b,
+          (client) => Effect.flip(client.CreateWorker({ scope: [{ target: `${repo}/src`, permission: "write" }] }))
+        )
+        record(conflict)
+        assert.strictEqual(conflict._tag, "ScopeConflict")
+        if (conflict._tag === "ScopeConflict") {
+          assert.deepStrictEqual(conflict.conflictsWith, { runtimeId: "host-a", workerId: winner.worker.ref.workerId })
+          assert.notInclude(JSON.stringify(conflict), repo)
+        }
+        const reader = yield* withClient(
+          b,
+          (client) => client.CreateWorker({ scope: [{ target: repo, permission: "read" }] })
+        )
+        assert.strictEqual(reader.worker.status, "idle")
+        yield* a.kill("SIGKILL")
+        yield* a.exited
+        printed.push(a.output())
+        const claimed = yield* withClient(
+          b,
+          (client) => client.CreateWorker({ scope: [{ target: `${repo}/src`, permission: "write" }] })
+        )
+        assert.strictEqual(claimed.worker.scope[0]!.target, `${repo}/src`)
+        printed.push(b.output())
+      }).pipe(Effect.provide(TestServices)),
+    { timeout: 60_000 }
+  )
+
+  it.live(
+    "SIGTERM during a run: exit 0, the run is cancelled cleanly, and the store is consistent",
+    () =>
+      Effect.gen(function*() {
+        const dataDir = yield* tempDir
+        const allocationDir = yield* tempDir
+        secrets.push(dataDir)
+        const env = { YOI_RUNTIME_TOKEN: token }
+        const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "graceful"), env)
+        const { workerId, runId } = yield* withClient(first, (client) =>
+          Effect.gen(function*() {
+            const { worker } = yield* client.CreateWorker({})
+            const accepted = yield* client.SendInput({
+              workerId: worker.ref.workerId,
+              input: { kind: "user", text: "/script {\"deltas\":100000,\"delayMs\":5}\nlong" }
+            })
+            yield* client.SendInput({
+              workerId: worker.ref.workerId,
+              input: { kind: "user", text: "queued behind it" },
+              whenBusy: "enqueue"
+            })
+            return { workerId: worker.ref.workerId, runId: accepted.runId }
+          }))
+        yield* first.kill("SIGTERM")
+        const exit = yield* first.exited
+        assert.strictEqual(exit.code, 0)
+        printed.push(first.output())
+        assert.include(first.output(), "shutting down")
+
+        const second = yield* spawnServer(serveArgs(dataDir, allocationDir, "graceful"), env)
+        yield* withClient(second, (client) =>
+          Effect.gen(function*() {
+            const detail = record(yield* client.GetWorker({ workerId }))
+            const events = yield* eventsUpTo(client, workerId, detail.lastSeq)
+            const cancelled = events.find((e) => e._tag === "run_cancelled" && e.runId === runId)
+            assert.strictEqual(cancelled?._tag === "run_cancelled" ? cancelled.reason : undefined, "runtime_stopping")
+            assert.isFalse(events.some((e) => e._tag === "run_failed" && e.runId === runId))
+            const transcript = yield* client.GetTranscript({ workerId })
+            const assistant = transcript.entries.find((e) => e.kind === "assistant" && e.runId === runId)
+            assert.isTrue(assistant?.interrupted)
+            // the queued input survived the shutdown and ran after the restart
+            const users = transcript.entries.filter((e) => e.kind === "user").map((e) => e.text)
+            assert.include(users, "queued behind it")
+          }))
+        yield* second.kill("SIGTERM")
+        assert.strictEqual((yield* second.exited).code, 0)
+        printed.push(second.output())
+      }).pipe(Effect.provide(TestServices)),
+    { timeout: 60_000 }
+  )
+
+  it.live("a token is required on every RPC of the process", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir
+      const allocationDir = yield* tempDir
+      secrets.push(dataDir)
+      const server = yield* spawnServer(serveArgs(dataDir, allocationDir, "auth"), { YOI_RUNTIME_TOKEN: token })
+      for (const clientToken of [null, "wrong-token"]) {
+        const error = yield* withClient(server, (client) => Effect.flip(client.ListWorkers({})), clientToken)
+        assert.strictEqual(record(error)._tag, "Unauthorized")
+      }
+      const ok = yield* withClient(server, (client) => client.GetRuntime())
+      assert.strictEqual(record(ok).runtimeId, "auth")
+      printed.push(server.output())
+    }).pipe(Effect.provide(TestServices)), { timeout: 60_000 })
+
+  it.live("refuses a non-loopback bind without a token, with a clear message", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir
+      const allocationDir = yield* tempDir
+      secrets.push(dataDir)
+      const result = yield* runServerToExit([...serveArgs(dataDir, allocationDir, "exposed"), "--host", "0.0.0.0"])
+      printed.push(result.output)
+      assert.notStrictEqual(result.code, 0)
+      assert.include(result.output, "non-loopback")
+      assert.notInclude(result.output, "listening on")
+    }).pipe(Effect.provide(TestServices)), { timeout: 60_000 })
+})
