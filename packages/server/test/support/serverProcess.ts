@@ -86,3 +86,55 @@ export const runServerToExit = (
     child.on("exit", (code) => resume(Effect.succeed({ code, output })))
     return Effect.sync(() => void child.kill("SIGKILL"))
   })
+
+/** Runs a `yoi-runtime` client command to completion. */
+export const runCli = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {}
+): Effect.Effect<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> =>
+  Effect.callback((resume) => {
+    let stdout = ""
+    let stderr = ""
+    const child = spawn(process.execPath, [bin, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+    child.on("exit", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => void child.kill("SIGKILL"))
+  })
+
+export interface Follower {
+  readonly output: () => string
+  /** Completes once the output matches `pattern`. */
+  readonly waitFor: (pattern: RegExp) => Effect.Effect<void>
+}
+
+/** Starts a long-running client command (e.g. `watch`); the scope kills it. */
+export const followCli = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {}
+): Effect.Effect<Follower, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let output = ""
+      const waiters: Array<{ pattern: RegExp; done: Deferred.Deferred<void> }> = []
+      const child = spawn(process.execPath, [bin, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString("utf8")
+        for (const waiter of waiters) if (waiter.pattern.test(output)) Deferred.doneUnsafe(waiter.done, Effect.void)
+      }
+      child.stdout.on("data", onData)
+      child.stderr.on("data", onData)
+      const follower: Follower = {
+        output: () => output,
+        waitFor: (pattern) =>
+          Effect.suspend(() => {
+            const done = Deferred.makeUnsafe<void>()
+            waiters.push({ pattern, done })
+            if (pattern.test(output)) Deferred.doneUnsafe(done, Effect.void)
+            return Deferred.await(done)
+          })
+      }
+      return { child, follower }
+    }),
+    ({ child }) => Effect.sync(() => void child.kill("SIGKILL"))
+  ).pipe(Effect.map(({ follower }) => follower))
