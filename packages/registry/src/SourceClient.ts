@@ -6,7 +6,7 @@
  * A `TransportFailure` says the source could not be reached or rejected the registry's credentials; the registry
  * turns it into `RuntimeUnavailable` and marks the source unavailable.
  */
-import { type Errors, type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
+import type { Errors, Requests, RuntimeClient, RuntimeEvent } from "@yoi/domain"
 import { Data, Effect, Stream } from "effect"
 import * as Views from "./Views.ts"
 

@@ -8,7 +8,7 @@ import { Audit, Policy, Registry } from "@yoi/registry"
 import { registryBehaviour } from "@yoi/registry/test/suite/RegistryBehaviour"
 import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, FileSystem, Layer, Redacted } from "effect"
-import { createServer } from "node:net"
+import { createServer, type Socket } from "node:net"
 import { spawnServer } from "./support/serverProcess.ts"
 
 const token = "registry-remote-token-44c1"
@@ -38,7 +38,7 @@ registryBehaviour("remote source, real runtime process", (runtimeId) =>
 /** A TCP server that accepts connections and never answers. */
 const silentServer = Effect.acquireRelease(
   Effect.callback<{ readonly url: string; readonly close: () => void }>((resume) => {
-    const sockets = new Set<import("node:net").Socket>()
+    const sockets = new Set<Socket>()
     const server = createServer((socket) => {
       sockets.add(socket)
       socket.on("close", () => sockets.delete(socket))
