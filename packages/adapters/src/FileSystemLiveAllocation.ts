@@ -44,6 +44,7 @@ import {
   Schema,
   Semaphore
 } from "effect"
+import * as AtomicFile from "./internal/atomicFile.ts"
 
 /** @category models */
 export interface Options {
@@ -317,13 +318,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const encoded = yield* Effect.orDie(encodeTable({ entries }))
       const data = new TextEncoder().encode(`${JSON.stringify(encoded, null, 2)}\n`)
       const temp = path.join(options.directory, `allocations.json.${pid}.${yield* randomId}.tmp`)
-      yield* Effect.scoped(Effect.gen(function*() {
-        const handle = yield* fs.open(temp, { flag: "wx", mode: 0o600 })
-        yield* handle.writeAll(data)
-        yield* handle.sync
-      })).pipe(
-        Effect.andThen(fs.rename(temp, tablePath)),
-        Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true }))),
+      yield* AtomicFile.replaceFile(fs, tablePath, temp, data, { mode: 0o600 }).pipe(
         Effect.mapError(io("allocation table could not be written"))
       )
     })

@@ -41,6 +41,7 @@ import {
   Schema,
   Semaphore
 } from "effect"
+import * as AtomicFile from "./internal/atomicFile.ts"
 
 const RUNTIME_FILE = "runtime.json"
 const WORKERS_DIRECTORY = "workers"
@@ -247,14 +248,7 @@ export const make = Effect.fnUntraced(function*(
     Effect.suspend(() => {
       const target = path.join(directory, name)
       const temporary = path.join(directory, `${name}.${token}-${(temporaries++).toString(36)}.tmp`)
-      return Effect.scoped(Effect.gen(function*() {
-        const handle = yield* fs.open(temporary, { flag: "wx" })
-        yield* handle.writeAll(encoder.encode(text))
-        yield* handle.sync
-      })).pipe(
-        Effect.andThen(fs.rename(temporary, target)),
-        Effect.onError(() => Effect.ignore(fs.remove(temporary)))
-      )
+      return AtomicFile.replaceFile(fs, target, temporary, encoder.encode(text))
     })
 
   const readOptional = (file: string) =>

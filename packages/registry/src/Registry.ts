@@ -37,24 +37,12 @@ import * as RemoteRuntime from "./RemoteRuntime.ts"
 import * as SourceClient from "./SourceClient.ts"
 import * as Views from "./Views.ts"
 
-/** Every error a registry call can end with. @category models */
+/** Every error a registry call can end with: the runtime's own (passed through) and the registry's. @category models */
 export type RegistryError =
+  | Exclude<SourceClient.SourceError, SourceClient.TransportFailure>
   | Errors.UnknownRuntime
-  | Errors.UnknownWorker
   | Errors.RuntimeUnavailable
-  | Errors.OperationUnsupported
   | Errors.WorkerNotVisible
-  | Errors.InvalidRequest
-  | Errors.WorkerNotFound
-  | Errors.WorkerBusy
-  | Errors.WorkerStopped
-  | Errors.QueueFull
-  | Errors.InvalidProfile
-  | Errors.ScopeConflict
-  | Errors.CursorOutOfRange
-  | Errors.SubscriberLagged
-  | Errors.RuntimeStopping
-  | Errors.StoreFailure
 
 /** @category models */
 export interface WorkerRef {
