@@ -29,7 +29,21 @@
  * through the registry.
  */
 import { Ids, Requests, RuntimeEvent } from "@yoi/domain"
-import { Cause, Context, Duration, Effect, type FileSystem, Layer, type Path, Result, Schema, Sink, Stream, type Types } from "effect"
+import {
+  Cause,
+  Context,
+  Duration,
+  Effect,
+  type FileSystem,
+  Layer,
+  type Path,
+  Predicate,
+  Result,
+  Schema,
+  Sink,
+  Stream,
+  type Types
+} from "effect"
 import { Sse } from "effect/encoding"
 import { type Etag, type HttpPlatform, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import {
@@ -297,8 +311,11 @@ export const SendInputBody = Schema.Struct({
   idempotencyKey: Schema.optional(Schema.String)
 })
 
-/** `POST …/cancel` and `POST …/stop`; the body may be empty. @category schemas */
-export const ReasonBody = Schema.UndefinedOr(Schema.Struct({ reason: Schema.optional(Schema.String) }))
+/** `POST …/cancel` and `POST …/stop`. @category schemas */
+export const ReasonBody = Schema.Struct({ reason: Schema.optional(Schema.String) })
+
+/** An empty body decodes as `null` only when `null` is one of the payload schemas. */
+const OptionalReasonBody = [ReasonBody, Schema.Null] as const
 
 /** @category schemas */
 export class RuntimesGroup extends HttpApiGroup.make("runtimes").add(
@@ -337,13 +354,13 @@ export class WorkersGroup extends HttpApiGroup.make("workers").add(
   }),
   HttpApiEndpoint.post("cancelRun", `${workerPath}/cancel`, {
     params: workerParams,
-    payload: ReasonBody,
+    payload: OptionalReasonBody,
     success: Views.CancelView,
     error: RegistryErrors
   }),
   HttpApiEndpoint.post("stopWorker", `${workerPath}/stop`, {
     params: workerParams,
-    payload: ReasonBody,
+    payload: OptionalReasonBody,
     success: Views.StopView,
     error: RegistryErrors
   }),
@@ -382,51 +399,71 @@ export const openApiPath = "/api/openapi.json"
 /** The SSE route (outside the `HttpApi`, so it is added to the OpenAPI document by hand). @category constructors */
 export const eventsPath = `${workerPath}/events` as const
 
-const documentEvents = (spec: Record<string, unknown>): Record<string, unknown> => {
-  const paths = Schema.is(Schema.Record(Schema.String, Schema.Unknown))(spec["paths"]) ? spec["paths"] : {}
-  const idParameter = (name: string) => ({
-    name,
-    in: "path",
-    required: true,
-    schema: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$" }
-  })
-  const errorResponse = (description: string) => ({
-    description,
-    content: { "application/json": { schema: { $ref: "#/components/schemas/ApiNotFound" } } }
-  })
-  return {
-    ...spec,
-    paths: {
-      ...paths,
-      "/api/runtimes/{runtimeId}/workers/{workerId}/events": {
-        get: {
-          tags: ["workers"],
-          operationId: "workers.watchWorker",
-          summary: "The Worker's events as Server-Sent Events",
-          description: "A `snapshot` frame (no id), then every event after the cursor (`id:` = seq, `event:` = the " +
-            "event's `_tag`, `data:` = its JSON), then live events. `Last-Event-ID` or `after` resumes. " +
-            "`: keep-alive` comments keep idle connections open; a failure ends the stream with an `error` frame " +
-            "whose data is `{ code, message }`.",
-          parameters: [
-            idParameter("runtimeId"),
-            idParameter("workerId"),
-            { name: "after", in: "query", required: false, schema: { type: "integer", minimum: 0 } },
-            { name: "Last-Event-ID", in: "header", required: false, schema: { type: "string" } }
-          ],
-          responses: {
-            "200": {
-              description: "The event stream",
-              content: { "text/event-stream": { schema: { type: "string" } } }
-            },
-            "400": errorResponse("An invalid id or cursor"),
-            "401": errorResponse("No viewer"),
-            "404": errorResponse("No such Worker, or not visible to the viewer")
-          }
-        }
-      }
+const idPattern = "^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$"
+const idParameters = new Set(["runtimeId", "workerId", "hostId"])
+
+const mapValues = (value: unknown, f: (entry: unknown) => unknown): Record<string, unknown> =>
+  Predicate.isObject(value) ? Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, f(entry)])) : {}
+
+/** The id pattern on every id path parameter (the generated document only says `string`). */
+const withIdPattern = (parameter: unknown): unknown =>
+  Predicate.isObject(parameter) && parameter["in"] === "path" && Predicate.isString(parameter["name"]) &&
+    idParameters.has(parameter["name"]) && Predicate.isObject(parameter["schema"])
+    ? { ...parameter, schema: { ...parameter["schema"], pattern: idPattern } }
+    : parameter
+
+const errorSchema = {
+  type: "object",
+  properties: {
+    error: {
+      type: "object",
+      properties: { code: { type: "string" }, message: { type: "string" } },
+      required: ["code", "message"]
     }
+  },
+  required: ["error"]
+}
+
+const eventsOperation = {
+  tags: ["workers"],
+  operationId: "workers.watchWorker",
+  summary: "The Worker's events as Server-Sent Events",
+  description: "A `snapshot` frame (no id), then every event after the cursor (`id:` = seq, `event:` = the event's " +
+    "`_tag`, `data:` = its JSON), then live events. `Last-Event-ID` or `after` resumes. `: keep-alive` comments keep " +
+    "idle connections open; a failure after the first frame ends the stream with an `error` frame whose data is " +
+    "`{ code, message }`; one before it is an HTTP error.",
+  parameters: [
+    { name: "runtimeId", in: "path", required: true, schema: { type: "string", pattern: idPattern } },
+    { name: "workerId", in: "path", required: true, schema: { type: "string", pattern: idPattern } },
+    { name: "after", in: "query", required: false, schema: { type: "integer", minimum: 0 } },
+    { name: "Last-Event-ID", in: "header", required: false, schema: { type: "integer", minimum: 0 } }
+  ],
+  responses: {
+    "200": { description: "The event stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+    ...Object.fromEntries(
+      [400, 401, 404, 501, 502, 503, 504].map((status) => [
+        String(status),
+        { description: "Error", content: { "application/json": { schema: errorSchema } } }
+      ])
+    )
   }
 }
+
+/** Completes the generated document: id patterns, and the SSE route (which is not an `HttpApi` endpoint). */
+const completeDocument = (spec: Record<string, unknown>): Record<string, unknown> => ({
+  ...spec,
+  paths: {
+    ...mapValues(
+      spec["paths"],
+      (item) =>
+        mapValues(item, (operation) =>
+          Predicate.isObject(operation) && Array.isArray(operation["parameters"])
+            ? { ...operation, parameters: operation["parameters"].map(withIdPattern) }
+            : operation)
+    ),
+    "/api/runtimes/{runtimeId}/workers/{workerId}/events": { get: eventsOperation }
+  }
+})
 
 /**
  * The browser API. Every endpoint resolves the viewer first (`Authentication`).
@@ -440,7 +477,7 @@ export class BrowserApi extends HttpApi.make("yoi-browser-api")
     version: "0.0.0",
     description: "Runtimes and Workers of this backend, as browser-safe views. Errors are " +
       "`{ error: { code, message } }`.",
-    transform: documentEvents
+    transform: completeDocument
   }))
 {}
 
@@ -609,10 +646,12 @@ const decodeRuntimeId = Schema.decodeUnknownResult(Ids.RuntimeId)
 const decodeWorkerId = Schema.decodeUnknownResult(Ids.WorkerId)
 const encodeItem = Schema.encodeSync(Schema.fromJsonString(RuntimeEvent.WorkerWatchItem))
 
-/** A seq cursor: a non-negative safe integer in decimal, or `undefined` when absent. */
-const parseCursor = (raw: string | undefined): Result.Result<number | undefined, void> => {
-  if (raw === undefined || raw.trim() === "") return Result.succeed(undefined)
+/** A seq cursor: a non-negative safe integer in decimal, or `undefined` when absent; a repeated one is invalid. */
+const parseCursor = (raw: string | ReadonlyArray<string> | undefined): Result.Result<number | undefined, void> => {
+  if (raw === undefined) return Result.succeed(undefined)
+  if (!Predicate.isString(raw)) return Result.fail(undefined)
   const text = raw.trim()
+  if (text === "") return Result.succeed(undefined)
   const value = Number(text)
   return /^\d{1,16}$/.test(text) && Number.isSafeInteger(value) ? Result.succeed(value) : Result.fail(undefined)
 }
@@ -645,8 +684,7 @@ const EventsRoute = (options: Options) =>
         const workerId = decodeWorkerId(params["workerId"])
         if (Result.isFailure(runtimeId) || Result.isFailure(workerId)) return errorResponse("invalid_id")
         const search = yield* HttpServerRequest.ParsedSearchParams
-        const afterParam = search["after"]
-        const after = parseCursor(request.headers["last-event-id"] ?? (Array.isArray(afterParam) ? "x" : afterParam))
+        const after = parseCursor(request.headers["last-event-id"] ?? search["after"])
         if (Result.isFailure(after)) return errorResponse("invalid_request")
 
         // The first item decides the status: a stream that cannot start is a plain HTTP error.
@@ -680,10 +718,36 @@ const EventsRoute = (options: Options) =>
 // ---------------------------------------------------------------------------------------------------------------
 // Layers
 
-const NotFoundRoute = HttpRouter.add("*", "/api/*", errorResponse("not_found"))
+const isId = (segment: string | undefined): boolean => {
+  if (segment === undefined || segment === "") return true
+  const decoded = Result.try(() => decodeURIComponent(segment))
+  return Result.isSuccess(decoded) && Result.isSuccess(decodeRuntimeId(decoded.success))
+}
 
 /**
- * The routes, to be served by the backend with `HttpRouter.serve(...)` (or `layerServe`) next to its own.
+ * Everything under `/api/` no route took: 404, or 400 when a path segment in an id position is no id (an id longer
+ * than the router's `maxParamLength` lands here, not in its route).
+ */
+const NotFoundRoute = HttpRouter.add("*", "/api/*", (request) => {
+  const segments = (request.url.split("?")[0] ?? "").split("/").slice(2)
+  const ids = segments[0] === "runtimes"
+    ? [segments[1], segments[2] === "workers" ? segments[3] : undefined]
+    : segments[0] === "hosts"
+    ? [segments[1]]
+    : []
+  return Effect.succeed(errorResponse(ids.every(isId) ? "not_found" : "invalid_id"))
+})
+
+/**
+ * Router settings these routes need: a Worker id may be 120 characters, more than the router's default
+ * `maxParamLength` (100). Pass it to `HttpRouter.serve(..., { routerConfig })`.
+ * @category constructors
+ */
+export const routerConfig = { maxParamLength: 256 } as const
+
+/**
+ * The routes, to be served by the backend with `HttpRouter.serve(...)` (or `layerServe`) next to its own. Serve
+ * them with `routerConfig`, or ids of 101-120 characters are not routed.
  * @category layers
  */
 export const layerRoutes = (options: Options = {}): Layer.Layer<
@@ -720,4 +784,4 @@ export const layer = layerRoutes()
  * @category layers
  */
 export const layerServe = (options: Options = {}) =>
-  HttpRouter.serve(layerRoutes(options), { disableLogger: true, disableListenLog: true })
+  HttpRouter.serve(layerRoutes(options), { disableLogger: true, disableListenLog: true, routerConfig })
