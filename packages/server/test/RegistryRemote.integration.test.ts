@@ -31,7 +31,7 @@ registryBehaviour("remote source, real runtime process", (runtimeId) =>
         url: server.url,
         token: Redacted.make(token)
       },
-      secrets: [server.url, token, dataDir, String(server.pid)]
+      secrets: [server.url, token, dataDir]
     }
   }).pipe(Effect.provide(NodeServices.layer)))
 

@@ -3,10 +3,12 @@
  * source (here) and a remote source backed by a real runtime process (in the server package). Every test builds
  * its own source and registry.
  */
-import { NodeServices } from "@effect/platform-node"
+import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Audit, Policy, Registry } from "@yoi/registry"
+import { Audit, BrowserApi, Policy, Registry } from "@yoi/registry"
 import { Effect, Layer, type Scope, Stream } from "effect"
+import { HttpServer } from "effect/http"
+import { createServer } from "node:http"
 
 /** A fresh source for one test, and the strings that must never appear in anything the registry returns. */
 export interface SuiteSource {
@@ -32,7 +34,10 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
   })
 
   const withRegistry = <A, E>(
-    body: (registry: Registry.RuntimeRegistry["Service"], audit: Audit.Audit["Service"]) => Effect.Effect<A, E>
+    body: (
+      registry: Registry.RuntimeRegistry["Service"],
+      audit: Audit.Audit["Service"]
+    ) => Effect.Effect<A, E, Registry.RuntimeRegistry | Audit.Audit>
   ) =>
     Effect.gen(function*() {
       const suite = yield* makeSource("rt-under-test")
@@ -44,6 +49,23 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
         return yield* body(yield* Registry.RuntimeRegistry, yield* Audit.Audit)
       }).pipe(Effect.provide(layer))
     }).pipe(Effect.scoped)
+
+  /** The browser API over the registry on an ephemeral loopback port; every body and SSE frame is kept. */
+  const withBrowserApi = <A, E>(body: (http: BrowserClient) => Effect.Effect<A, E>) =>
+    withRegistry(() =>
+      Effect.gen(function*() {
+        const server = yield* HttpServer.HttpServer
+        const base = HttpServer.formatAddress(server.address)
+        return yield* body(browserClient(base, keep))
+      }).pipe(
+        Effect.provide(
+          BrowserApi.layerServe().pipe(
+            Layer.provide(BrowserApi.ViewerResolver.layerHeaders),
+            Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+          )
+        )
+      )
+    )
 
   describe(`RuntimeRegistry (${name})`, () => {
     it.live(
@@ -164,5 +186,135 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
         ),
       { timeout: 60_000 }
     )
+
+    it.live(
+      "through the browser API: routes, 404 for other workspaces, SSE resume with Last-Event-ID",
+      () =>
+        withBrowserApi((http) =>
+          Effect.gen(function*() {
+            const created = yield* http.json("POST", "/api/runtimes/rt-under-test/workers", alice, {
+              displayName: "Web"
+            })
+            assert.strictEqual(created.status, 201)
+            const workerId = (created.body as { worker: { workerId: string } }).worker.workerId
+            const path = `/api/runtimes/rt-under-test/workers/${workerId}`
+            const input = yield* http.json("POST", `${path}/input`, alice, {
+              text: "/script {\"deltas\":40,\"delayMs\":5}\nstream to the browser"
+            })
+            assert.strictEqual(input.status, 202)
+            const runId = (input.body as { runId: string }).runId
+            // first connection: stop after a few events
+            const first = yield* http.sse(
+              `${path}/events`,
+              alice,
+              {},
+              (frames) => frames.filter((f) => f.id).length >= 5
+            )
+            const lastId = first.filter((f) => f.id !== undefined).at(-1)!.id!
+            // reconnect where the browser left off
+            const rest = yield* http.sse(
+              `${path}/events`,
+              alice,
+              { "last-event-id": lastId },
+              (frames) => frames.some((f) => f.event === "run_finished")
+            )
+            const ids = [...first, ...rest].flatMap((f) => f.id === undefined ? [] : [Number(f.id)])
+            assert.deepStrictEqual(ids, ids.map((_, i) => ids[0]! + i), "contiguous, no duplicates, no loss")
+            assert.strictEqual(rest.filter((f) => f.id !== undefined)[0]!.id, String(Number(lastId) + 1))
+            const finished = rest.find((f) => f.event === "run_finished")!
+            assert.strictEqual((JSON.parse(finished.data) as { runId: string }).runId, runId)
+            for (
+              const route of [
+                "/api/runtimes",
+                "/api/hosts",
+                "/api/workers",
+                `${path}/transcript`,
+                `${path}/usage`,
+                path
+              ]
+            ) {
+              assert.strictEqual((yield* http.json("GET", route, alice)).status, 200, route)
+            }
+            const hidden = yield* http.json("GET", path, mallory)
+            const unknown = yield* http.json("GET", "/api/runtimes/rt-under-test/workers/w_unknown", alice)
+            assert.strictEqual(hidden.status, 404)
+            assert.strictEqual(unknown.status, 404)
+            assert.deepStrictEqual(hidden.body, unknown.body)
+            const invalid = yield* http.json("GET", "/api/runtimes/rt-under-test/workers/a:b:..", alice)
+            assert.strictEqual(invalid.status, 400)
+          })
+        ),
+      { timeout: 60_000 }
+    )
   })
 }
+
+// ---- a minimal browser: JSON requests and an SSE reader over fetch ----------------------------------------------
+
+interface Frame {
+  readonly id?: string | undefined
+  readonly event?: string | undefined
+  readonly data: string
+}
+
+interface BrowserClient {
+  json(
+    method: "GET" | "POST",
+    path: string,
+    viewer: Policy.Viewer,
+    body?: unknown
+  ): Effect.Effect<{ readonly status: number; readonly body: unknown }>
+  sse(
+    path: string,
+    viewer: Policy.Viewer,
+    headers: Record<string, string>,
+    done: (frames: ReadonlyArray<Frame>) => boolean
+  ): Effect.Effect<ReadonlyArray<Frame>>
+}
+
+const viewerHeaders = (viewer: Policy.Viewer) => ({ "x-yoi-viewer": viewer.id, "x-yoi-workspace": viewer.workspace })
+
+const parseFrames = (text: string): Array<Frame> =>
+  text.split("\n\n").flatMap((block) => {
+    const lines = block.split("\n").filter((line) => line.length > 0 && !line.startsWith(":"))
+    if (lines.length === 0) return []
+    const field = (name: string) => lines.find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim()
+    const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n")
+    return [{ id: field("id"), event: field("event"), data }]
+  })
+
+const browserClient = (base: string, keep: (text: string) => unknown): BrowserClient => ({
+  json: (method, path, viewer, body) =>
+    Effect.promise(async () => {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: { ...viewerHeaders(viewer), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+      const text = await response.text()
+      keep(text)
+      return { status: response.status, body: text.length > 0 ? JSON.parse(text) as unknown : undefined }
+    }),
+  sse: (path, viewer, headers, done) =>
+    Effect.promise(async () => {
+      const abort = new AbortController()
+      const response = await fetch(`${base}${path}`, {
+        headers: { ...viewerHeaders(viewer), ...headers, accept: "text/event-stream" },
+        signal: abort.signal
+      })
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = ""
+      while (true) {
+        const { value, done: ended } = await reader.read()
+        if (ended) break
+        text += decoder.decode(value, { stream: true })
+        const complete = text.slice(0, text.lastIndexOf("\n\n") + 2)
+        if (done(parseFrames(complete))) break
+      }
+      abort.abort()
+      const complete = text.slice(0, text.lastIndexOf("\n\n") + 2)
+      keep(text)
+      return parseFrames(complete)
+    })
+})
