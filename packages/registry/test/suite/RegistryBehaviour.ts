@@ -210,7 +210,7 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
               {},
               (frames) => frames.filter((f) => f.id).length >= 5
             )
-            const lastId = first.filter((f) => f.id !== undefined).at(-1)!.id!
+            const lastId = first.findLast((f) => f.id !== undefined)!.id!
             // reconnect where the browser left off
             const rest = yield* http.sse(
               `${path}/events`,
@@ -220,7 +220,7 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
             )
             const ids = [...first, ...rest].flatMap((f) => f.id === undefined ? [] : [Number(f.id)])
             assert.deepStrictEqual(ids, ids.map((_, i) => ids[0]! + i), "contiguous, no duplicates, no loss")
-            assert.strictEqual(rest.filter((f) => f.id !== undefined)[0]!.id, String(Number(lastId) + 1))
+            assert.strictEqual(rest.find((f) => f.id !== undefined)!.id, String(Number(lastId) + 1))
             const finished = rest.find((f) => f.event === "run_finished")!
             assert.strictEqual((JSON.parse(finished.data) as { runId: string }).runId, runId)
             for (
@@ -306,6 +306,7 @@ const browserClient = (base: string, keep: (text: string) => unknown): BrowserCl
       const decoder = new TextDecoder()
       let text = ""
       while (true) {
+        // oxlint-disable-next-line no-await-in-loop -- a stream is read chunk by chunk
         const { value, done: ended } = await reader.read()
         if (ended) break
         text += decoder.decode(value, { stream: true })
