@@ -265,16 +265,18 @@ export const make = Effect.fnUntraced(function*(
         error.reason._tag === "NotFound" ? Effect.succeed(0) : Effect.fail(error))
     )
 
-  const removeTemporaries = (directory: string) =>
+  /** Removes a crash's leftover temp files; answers the names listed, or `undefined` if the listing failed. */
+  const removeTemporaries = (directory: string): Effect.Effect<ReadonlySet<string> | undefined> =>
     fs.readDirectory(directory).pipe(
-      Effect.flatMap((names) =>
+      Effect.tap((names) =>
         Effect.forEach(
           names.filter((name) => temporaryName.test(name)),
           (name) => Effect.ignore(fs.remove(path.join(directory, name))),
           { discard: true }
         )
       ),
-      Effect.ignore
+      Effect.map((names): ReadonlySet<string> | undefined => new Set(names)),
+      Effect.orElseSucceed(() => undefined)
     )
 
   /** Exactly the bytes `[from, to)` of `file`, by positional reads; fails if the file ends before `to`. */
@@ -367,7 +369,7 @@ export const make = Effect.fnUntraced(function*(
   const loadWorker = Effect.fnUntraced(function*(workerId: string) {
     const directory = path.join(workersRoot, workerId)
     if ((yield* fs.stat(directory)).type !== "Directory") return
-    yield* removeTemporaries(directory)
+    const listed = yield* removeTemporaries(directory)
     const text = yield* readOptional(path.join(directory, WORKER_FILE))
     let record: WorkerStore.WorkerRecord | undefined
     let marks = noLogs
@@ -389,19 +391,16 @@ export const make = Effect.fnUntraced(function*(
       marks = decoded.success.logs
     }
     const logs = [
-      { file: path.join(directory, EVENT_LOG), label: "event log", committed: (m: Watermarks) => m.eventBytes },
-      {
-        file: path.join(directory, TRANSCRIPT_LOG),
-        label: "transcript",
-        committed: (m: Watermarks) => m.transcriptBytes
-      },
-      {
-        file: path.join(directory, TRANSCRIPT_INDEX),
-        label: "transcript index",
-        committed: (m: Watermarks) => m.indexBytes
-      }
-    ]
-    const sizes = yield* Effect.forEach(logs, (log) => sizeOf(log.file))
+      { name: EVENT_LOG, label: "event log", committed: (m: Watermarks) => m.eventBytes },
+      { name: TRANSCRIPT_LOG, label: "transcript", committed: (m: Watermarks) => m.transcriptBytes },
+      { name: TRANSCRIPT_INDEX, label: "transcript index", committed: (m: Watermarks) => m.indexBytes }
+    ].map((log) => ({ ...log, file: path.join(directory, log.name) }))
+    // A log the listing does not name was never written (a Worker that never ran has none): its size is 0, with no
+    // stat and no NotFound error per log — which dominated opening a store of many idle Workers.
+    const sizes = yield* Effect.forEach(
+      logs,
+      (log) => listed === undefined || listed.has(log.name) ? sizeOf(log.file) : Effect.succeed(0)
+    )
     if (logs.some((log, i) => sizes[i]! < log.committed(marks))) {
       const kept = yield* recoverShortLogs(directory, marks)
       diagnostics.push(
