@@ -13,6 +13,8 @@ export interface CaseEntry {
   readonly title: string
   /** Time caps in seconds (quick, full): past it the process is killed and the case reported as capped. */
   readonly capSeconds: { readonly quick: number; readonly full: number }
+  /** One-off setup run by the harness before the case's timer starts (e.g. installing a peer); returns a problem or null. */
+  readonly prepare?: (() => Promise<string | null>) | undefined
   readonly run: (options: CaseOptions) => Promise<CaseResult | Skipped>
 }
 
@@ -74,6 +76,13 @@ export const cases: ReadonlyArray<CaseEntry> = [
     id: "8",
     title: "Peer: langgraph.js",
     capSeconds: { quick: 30, full: 180 },
+    prepare: async () => {
+      if (!existsSync(peerCase)) return null
+      const module = (await import(pathToFileURL(peerCase).href)) as {
+        readonly ensurePeerDeps: () => Promise<string | null>
+      }
+      return module.ensurePeerDeps()
+    },
     run: async (options) => {
       if (!existsSync(peerCase)) return { skipped: "bench/peer-langgraph/case.ts is not present" }
       const module = (await import(pathToFileURL(peerCase).href)) as {

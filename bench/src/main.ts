@@ -172,6 +172,13 @@ console.log("ratio = subject / baseline (throughputs: baseline / subject); above
 
 const ran: Array<Ran> = []
 for (const entry of selected) {
+  if (entry.prepare !== undefined) {
+    process.stdout.write(`  preparing ${entryName(entry)} ${entry.title} …`)
+    // oxlint-disable-next-line no-await-in-loop
+    const problem = await entry.prepare()
+    // A failed preparation is left to the case, which reports it as its skip reason.
+    process.stdout.write(problem === null ? " ready\n" : ` not ready: ${problem.split("\n")[0]}\n`)
+  }
   process.stdout.write(`  running ${entryName(entry)} ${entry.title} …`)
   // One case at a time, on purpose: cases running side by side would measure each other.
   // oxlint-disable-next-line no-await-in-loop
