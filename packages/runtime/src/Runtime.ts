@@ -152,6 +152,14 @@ interface Entry {
   lastSeq: number
   transcriptCount: number
   run: RunState | undefined
+  /** Views last built from this entry, reused while what they were built from is unchanged (they are immutable). */
+  summaryView?: { readonly record: WorkerStore.WorkerRecord; readonly view: Worker.WorkerSummary } | undefined
+  detailView?: {
+    readonly record: WorkerStore.WorkerRecord
+    readonly lastSeq: number
+    readonly transcriptCount: number
+    readonly view: Worker.WorkerDetail
+  } | undefined
 }
 
 type Outcome =
@@ -289,9 +297,22 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }
   }
 
-  const toSummary = (entry: Entry) => new Worker.WorkerSummary(summaryFields(entry))
-  const toDetail = (entry: Entry) =>
-    new Worker.WorkerDetail({
+  // Building a view runs its Schema constructors (structure checks on every nested field), which costs more than
+  // the lookup itself; a Worker read again before it changes gets the same immutable object.
+  const toSummary = (entry: Entry) => {
+    const cached = entry.summaryView
+    if (cached !== undefined && cached.record === entry.record) return cached.view
+    const view = new Worker.WorkerSummary(summaryFields(entry))
+    entry.summaryView = { record: entry.record, view }
+    return view
+  }
+  const toDetail = (entry: Entry) => {
+    const cached = entry.detailView
+    if (
+      cached !== undefined && cached.record === entry.record && cached.lastSeq === entry.lastSeq &&
+      cached.transcriptCount === entry.transcriptCount
+    ) return cached.view
+    const view = new Worker.WorkerDetail({
       ...summaryFields(entry),
       queue: entry.record.queue,
       scope: entry.record.scope,
@@ -299,6 +320,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       lastSeq: entry.lastSeq,
       transcriptCount: entry.transcriptCount
     })
+    entry.detailView = { record: entry.record, lastSeq: entry.lastSeq, transcriptCount: entry.transcriptCount, view }
+    return view
+  }
 
   const counts = () => {
     const c = { idle: 0, running: 0, stopped: 0, failed: 0 }
