@@ -25,16 +25,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { summarize, type Summary } from "../src/support/Measure.ts"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
 
-export interface Stats {
-  readonly n: number
-  readonly p50: number
-  readonly p99: number
-  readonly mean: number
-}
+/** The harness's own percentiles, so both sides of case 8 are summarised exactly like every other case. */
+export type Stats = Summary
 
 export interface ConcurrentReport {
   readonly concurrency: number
@@ -102,6 +99,24 @@ interface Sample {
   readonly turnMs: number
 }
 
+/** A turn's sample from its instants: t0 create sent, t1 input sent, t2 stream ended. */
+const sample = (t: {
+  readonly t0: number
+  readonly t1: number
+  readonly t2: number
+  readonly ack: number
+  readonly firstItem: number
+  readonly firstToken: number
+  readonly lastToken: number
+}): Sample => ({
+  createMs: t.t1 - t.t0,
+  ackMs: t.ack - t.t1,
+  firstItemMs: t.firstItem - t.t1,
+  ttfeMs: t.firstToken - t.t1,
+  lastTokenMs: t.lastToken - t.t1,
+  turnMs: t.t2 - t.t0
+})
+
 interface System {
   readonly name: string
   /** The server's process id, for its CPU time. */
@@ -151,21 +166,7 @@ const phaseDeadline = (weight: number): number => {
   return now() + share
 }
 
-const stats = (values: ReadonlyArray<number>): Stats => {
-  const sorted = Float64Array.from(values).sort()
-  const at = (q: number) =>
-    sorted.length === 0
-      ? Number.NaN
-      : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
-  let total = 0
-  for (const value of sorted) total += value
-  return {
-    n: sorted.length,
-    p50: at(0.5),
-    p99: at(0.99),
-    mean: sorted.length === 0 ? Number.NaN : total / sorted.length
-  }
-}
+const stats = summarize
 
 /** A process's CPU time so far (user + system), ms, from /proc; NaN where there is no /proc. */
 const cpuMs = (pid: number): number => {
@@ -360,14 +361,7 @@ const langgraph = (url: string, pid: number): System => ({
     const t2 = now()
     const expected = `Echo reply to: ${text}`
     if (reply !== expected) throw new Error(`langgraph reply ${JSON.stringify(reply)} ≠ ${JSON.stringify(expected)}`)
-    return {
-      createMs: t1 - t0,
-      ackMs: ack - t1,
-      firstItemMs: firstItem - t1,
-      ttfeMs: firstToken - t1,
-      lastTokenMs: lastToken - t1,
-      turnMs: t2 - t0
-    }
+    return sample({ t0, t1, t2, ack, firstItem, firstToken, lastToken })
   }
 })
 
@@ -465,14 +459,7 @@ const yoi = (url: string, pid: number): System => {
         if (!finished) throw new Error("WatchWorker ended before run_finished")
         const expected = `Scripted reply to: ${text}`
         if (reply !== expected) throw new Error(`yoi reply ${JSON.stringify(reply)} ≠ ${JSON.stringify(expected)}`)
-        return {
-          createMs: t1 - t0,
-          ackMs: ack - t1,
-          firstItemMs: firstItem - t1,
-          ttfeMs: firstToken - t1,
-          lastTokenMs: lastToken - t1,
-          turnMs: t2 - t0
-        }
+        return sample({ t0, t1, t2, ack, firstItem, firstToken, lastToken })
       } finally {
         signal.removeEventListener("abort", onAbort)
         watch.abort()
