@@ -152,14 +152,8 @@ interface Entry {
   lastSeq: number
   transcriptCount: number
   run: RunState | undefined
-  /** Views last built from this entry, reused while what they were built from is unchanged (they are immutable). */
+  /** The summary last built from this entry, reused while its record is unchanged (views are immutable). */
   summaryView?: { readonly record: WorkerStore.WorkerRecord; readonly view: Worker.WorkerSummary } | undefined
-  detailView?: {
-    readonly record: WorkerStore.WorkerRecord
-    readonly lastSeq: number
-    readonly transcriptCount: number
-    readonly view: Worker.WorkerDetail
-  } | undefined
 }
 
 type Outcome =
@@ -297,8 +291,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }
   }
 
-  // Building a view runs its Schema constructors (structure checks on every nested field), which costs more than
-  // the lookup itself; a Worker read again before it changes gets the same immutable object.
+  // Building a summary runs its Schema constructors (structure checks on every nested field), which made a
+  // ListWorkers page cost ~12× more than the lookups themselves; a Worker listed again before it changes gets the
+  // same immutable object. Details are not kept: one per Worker after CreateWorker cost more memory than it saved.
   const toSummary = (entry: Entry) => {
     const cached = entry.summaryView
     if (cached !== undefined && cached.record === entry.record) return cached.view
@@ -306,13 +301,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     entry.summaryView = { record: entry.record, view }
     return view
   }
-  const toDetail = (entry: Entry) => {
-    const cached = entry.detailView
-    if (
-      cached !== undefined && cached.record === entry.record && cached.lastSeq === entry.lastSeq &&
-      cached.transcriptCount === entry.transcriptCount
-    ) return cached.view
-    const view = new Worker.WorkerDetail({
+  const toDetail = (entry: Entry) =>
+    new Worker.WorkerDetail({
       ...summaryFields(entry),
       queue: entry.record.queue,
       scope: entry.record.scope,
@@ -320,9 +310,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       lastSeq: entry.lastSeq,
       transcriptCount: entry.transcriptCount
     })
-    entry.detailView = { record: entry.record, lastSeq: entry.lastSeq, transcriptCount: entry.transcriptCount, view }
-    return view
-  }
 
   const counts = () => {
     const c = { idle: 0, running: 0, stopped: 0, failed: 0 }
