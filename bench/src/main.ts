@@ -54,7 +54,7 @@ const runEntry = (entry: CaseEntry): Promise<Ran> =>
   new Promise((resolve) => {
     const started = performance.now()
     const cap = quick ? entry.capSeconds.quick : entry.capSeconds.full
-    const flags = ["--expose-gc"]
+    const flags = ["--expose-gc", ...(entry.nodeFlags ?? [])]
     if (profile) {
       rmSync(profileDirectory(entry), { recursive: true, force: true })
       mkdirSync(profileDirectory(entry), { recursive: true })
