@@ -14,6 +14,14 @@
  * `worker.json` that cannot be decoded quarantines that Worker (`worker_record_corrupt`: not listed, every call on
  * it fails) while the rest of the store opens.
  *
+ * **Clean close** Closing the store's scope with no commit in flight and no failed write leaves a `clean` marker
+ * file (written atomically). The next open consumes it (removes it and fsyncs the directory before anything else,
+ * so a later crash is never taken for a clean stop) and then reads only each `worker.json`: it skips the per-Worker
+ * listing and the three log sizes, which made up most of opening a large store. Nothing is trusted blindly: every
+ * append still checks its log against the committed length (cutting a longer tail, refusing a shorter log with a
+ * typed failure) and every read is bounded by the watermarks. Without the marker (a crash, a kill, a failed write)
+ * the open checks every log as described above.
+ *
  * **Group commit** Commits to one Worker queue up; whoever holds the Worker's write lock drains the whole queue,
  * validates each commit in FIFO order against the running state (a bad one fails alone), then writes the batch with
  * one append and one fsync per touched log and one `worker.json` replacement. Different Workers commit in parallel.
@@ -39,6 +47,7 @@ import {
   Random,
   Result,
   Schema,
+  type Scope,
   Semaphore
 } from "effect"
 import * as AtomicFile from "./internal/atomicFile.ts"
@@ -49,12 +58,13 @@ const WORKER_FILE = "worker.json"
 const EVENT_LOG = "events.jsonl"
 const TRANSCRIPT_LOG = "transcript.jsonl"
 const TRANSCRIPT_INDEX = "transcript.idx"
+const CLEAN_FILE = "clean"
 const INDEX_DIGITS = 16
 const INDEX_ENTRY_BYTES = INDEX_DIGITS + 1
 const SCAN_CHUNK_BYTES = 64 * 1024
 const NEWLINE = 10
 /** Temp files this adapter creates; leftovers of a crash are removed on open. */
-const temporaryName = /^(?:runtime|worker)\.json\.[a-z0-9]+-[a-z0-9]+\.tmp$/
+const temporaryName = /^(?:runtime\.json|worker\.json|clean)\.[a-z0-9]+-[a-z0-9]+\.tmp$/
 
 /** The adapter-private part of `worker.json`: how much of each log is committed. */
 const Watermarks = Schema.Struct({
@@ -218,12 +228,17 @@ const workerFileText = (record: WorkerStore.WorkerRecord | undefined, logs: Wate
 
 /**
  * Opens (creating if needed) a store on `options.directory`: loads the runtime record and every Worker record,
- * repairs torn log tails and collects diagnostics.
+ * repairs torn log tails and collects diagnostics (unless the last close was clean). Closing the scope marks the
+ * store clean when nothing is in flight.
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(
   options: { readonly directory: string }
-): Effect.fn.Return<WorkerStore.WorkerStore["Service"], Errors.StoreFailure, FileSystem.FileSystem | Path.Path> {
+): Effect.fn.Return<
+  WorkerStore.WorkerStore["Service"],
+  Errors.StoreFailure,
+  FileSystem.FileSystem | Path.Path | Scope.Scope
+> {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const root = options.directory
@@ -235,6 +250,9 @@ export const make = Effect.fnUntraced(function*(
   const quarantined = new Set<string>()
   let runtime: Option.Option<WorkerStore.RuntimeRecord> = Option.none()
   const runtimeWriter = Semaphore.makeUnsafe(1)
+  /** Commits queued or being written, and whether any write failed: a clean marker needs 0 and false. */
+  let inFlight = 0
+  let writeFailed = false
 
   // -- file primitives (errors are PlatformErrors; callers map them to fixed messages) --------------------------
 
@@ -251,11 +269,14 @@ export const make = Effect.fnUntraced(function*(
       return AtomicFile.replaceFile(fs, target, temporary, encoder.encode(text))
     })
 
-  const readOptional = (file: string) =>
+  /** The file's text, or none if it does not exist (or, with `notDirectoryIsAbsent`, its directory is a file). */
+  const readOptional = (file: string, notDirectoryIsAbsent = false) =>
     fs.readFileString(file).pipe(
       Effect.map(Option.some),
       Effect.catchTag("PlatformError", (error) =>
-        error.reason._tag === "NotFound" ? Effect.succeedNone : Effect.fail(error))
+        error.reason._tag === "NotFound" || (notDirectoryIsAbsent && error.reason._tag === "BadResource")
+          ? Effect.succeedNone
+          : Effect.fail(error))
     )
 
   const sizeOf = (file: string) =>
@@ -265,8 +286,11 @@ export const make = Effect.fnUntraced(function*(
         error.reason._tag === "NotFound" ? Effect.succeed(0) : Effect.fail(error))
     )
 
-  /** Removes a crash's leftover temp files; answers the names listed, or `undefined` if the listing failed. */
-  const removeTemporaries = (directory: string): Effect.Effect<ReadonlySet<string> | undefined> =>
+  /**
+   * Removes a crash's leftover temp files; answers the names listed, `"absent"` when `directory` is no directory
+   * (gone, or a stray file), or `undefined` if the listing failed otherwise.
+   */
+  const removeTemporaries = (directory: string): Effect.Effect<ReadonlySet<string> | "absent" | undefined> =>
     fs.readDirectory(directory).pipe(
       Effect.tap((names) =>
         Effect.forEach(
@@ -275,8 +299,12 @@ export const make = Effect.fnUntraced(function*(
           { discard: true }
         )
       ),
-      Effect.map((names): ReadonlySet<string> | undefined => new Set(names)),
-      Effect.orElseSucceed(() => undefined)
+      Effect.map((names): ReadonlySet<string> | "absent" | undefined => new Set(names)),
+      Effect.catchTag("PlatformError", (error) =>
+        Effect.succeed(
+          // NotFound: removed since the listing; BadResource: ENOTDIR, a stray file where a Worker would be.
+          error.reason._tag === "NotFound" || error.reason._tag === "BadResource" ? "absent" as const : undefined
+        ))
     )
 
   /** Exactly the bytes `[from, to)` of `file`, by positional reads; fails if the file ends before `to`. */
@@ -366,11 +394,13 @@ export const make = Effect.fnUntraced(function*(
     } satisfies Watermarks
   })
 
-  const loadWorker = Effect.fnUntraced(function*(workerId: string) {
+  const loadWorker = Effect.fnUntraced(function*(workerId: string, clean: boolean) {
     const directory = path.join(workersRoot, workerId)
-    if ((yield* fs.stat(directory)).type !== "Directory") return
-    const listed = yield* removeTemporaries(directory)
-    const text = yield* readOptional(path.join(directory, WORKER_FILE))
+    // After a clean close there are no crash leftovers to remove and no tails to check: only the record is read.
+    // Otherwise the listing is the directory check too (one call per Worker fewer than a stat first).
+    const listed = clean ? undefined : yield* removeTemporaries(directory)
+    if (listed === "absent") return
+    const text = yield* readOptional(path.join(directory, WORKER_FILE), clean)
     let record: WorkerStore.WorkerRecord | undefined
     let marks = noLogs
     if (Option.isSome(text)) {
@@ -389,6 +419,12 @@ export const make = Effect.fnUntraced(function*(
       }
       record = decoded.success.record
       marks = decoded.success.logs
+    }
+    if (clean) {
+      if (Option.isSome(text)) {
+        workers.set(workerId, Object.assign(newState(workerId, record, marks), { created: true }))
+      }
+      return
     }
     const logs = [
       { name: EVENT_LOG, label: "event log", committed: (m: Watermarks) => m.eventBytes },
@@ -444,6 +480,15 @@ export const make = Effect.fnUntraced(function*(
     Effect.mapError(platformFailure("open", "could not create the store directory"))
   )
   yield* removeTemporaries(root)
+  // Consumed before anything is written, so that only the close that ends this opening can mark the store clean.
+  const clean = yield* readOptional(path.join(root, CLEAN_FILE)).pipe(
+    Effect.flatMap((marker) =>
+      Option.isNone(marker)
+        ? Effect.succeed(false)
+        : fs.remove(path.join(root, CLEAN_FILE)).pipe(Effect.andThen(syncDirectory(root)), Effect.as(true))
+    ),
+    Effect.mapError(platformFailure("open", "could not read or clear the clean-close marker"))
+  )
   const runtimeText = yield* readOptional(path.join(root, RUNTIME_FILE)).pipe(
     Effect.mapError(platformFailure("open", "could not read the runtime record"))
   )
@@ -467,7 +512,7 @@ export const make = Effect.fnUntraced(function*(
   yield* Effect.forEach(
     names.filter(isWorkerId).sort(),
     (workerId) =>
-      loadWorker(workerId).pipe(
+      loadWorker(workerId, clean).pipe(
         // An unreadable Worker is quarantined like a corrupt one; the rest of the store still opens.
         Effect.catch((error) =>
           Effect.sync(() => {
@@ -486,7 +531,7 @@ export const make = Effect.fnUntraced(function*(
           })
         )
       ),
-    { concurrency: 8, discard: true }
+    { concurrency: 32, discard: true }
   )
 
   // -- commits ---------------------------------------------------------------------------------------------------
@@ -612,7 +657,10 @@ export const make = Effect.fnUntraced(function*(
         Effect.mapError(platformFailure("commit", "could not write the worker record"))
       )
     }))
-    if (Result.isFailure(written)) return yield* settle(written)
+    if (Result.isFailure(written)) {
+      writeFailed = true
+      return yield* settle(written)
+    }
 
     // Renamed into place: the batch is committed. Publish it to readers in one synchronous step.
     worker.marks = marks
@@ -647,6 +695,7 @@ export const make = Effect.fnUntraced(function*(
 
   const commit = Effect.fn("WorkerStore.commit")(
     function*(workerId: string, change: WorkerStore.WorkerChange) {
+      inFlight++
       let worker = yield* lookup("commit", workerId)
       if (worker === undefined) {
         worker = newState(workerId, undefined, noLogs)
@@ -658,6 +707,7 @@ export const make = Effect.fnUntraced(function*(
       yield* worker.writer.withPermits(1)(drain(workerId, worker))
       return yield* Deferred.await(done)
     },
+    Effect.ensuring(Effect.sync(() => inFlight--)),
     // Once queued, a commit runs to completion: an interrupted caller never leaves a change half-settled.
     Effect.uninterruptible
   )
@@ -799,6 +849,14 @@ export const make = Effect.fnUntraced(function*(
       )
     },
     Effect.uninterruptible
+  )
+
+  // Closing with nothing in flight and every write intact leaves the marker that lets the next open skip log checks.
+  // A marker that cannot be written only costs the next open its full check.
+  yield* Effect.addFinalizer(() =>
+    inFlight > 0 || writeFailed
+      ? Effect.void
+      : replaceFile(root, CLEAN_FILE, "{\"format\":1}\n").pipe(Effect.andThen(syncDirectory(root)), Effect.ignore)
   )
 
   return WorkerStore.WorkerStore.of({

@@ -296,6 +296,23 @@ describe("FileSystemWorkerStore", () => {
       assert.strictEqual(yield* files.size(w1, "events.jsonl"), eventsBefore)
     }).pipe(Effect.provide(NodeServices.layer)))
 
+  it.effect("a stray file where a Worker directory would be is not a Worker; the store opens around it", () =>
+    Effect.gen(function*() {
+      const files = yield* disk
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const first = yield* files.open
+      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+      const one = yield* observe(first, w1)
+      yield* fs.writeFileString(path.join(files.directory, "workers", "w_9"), "not a directory")
+
+      const second = yield* files.open
+      assert.deepStrictEqual((yield* second.listWorkers).map((r) => r.workerId), ["w_1"])
+      assert.deepStrictEqual(yield* observe(second, w1), one)
+      assert.deepStrictEqual(yield* second.diagnostics, [])
+      assert.isTrue(Option.isNone(yield* second.getWorker(Ids.WorkerId.make("w_9"))))
+    }).pipe(Effect.provide(NodeServices.layer)))
+
   it.effect("no temp files remain after commits and runtime saves; stale ones are removed on open", () =>
     Effect.gen(function*() {
       const files = yield* disk
@@ -439,6 +456,51 @@ describe("FileSystemWorkerStore", () => {
       assert.deepStrictEqual(seen.events, [event(1), event(3)])
       assert.deepStrictEqual(seen.transcript.entries, entries(1, 2))
       assert.deepStrictEqual(seen.record, Option.some(record(w1, 3)))
+    }).pipe(Effect.provide(probed(probe)))
+  })
+
+  it.effect("a clean close lets the next open skip the log checks; that open consumes the marker, so a crash is still caught", () =>
+    Effect.gen(function*() {
+      const files = yield* disk
+      const committed = yield* Effect.scoped(Effect.gen(function*() {
+        const first = yield* files.open
+        yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+        return yield* observe(first, w1)
+      }))
+      assert.include(yield* files.files, "clean", "closing with nothing in flight marks the store clean")
+
+      // bytes past the watermark while stopped: the clean open does not look at the logs ...
+      yield* files.append(w1, "transcript.jsonl", "{\"torn")
+      const second = yield* files.open
+      assert.notInclude(yield* files.files, "clean", "the open consumed the marker")
+      assert.deepStrictEqual(yield* second.diagnostics, [])
+      // ... but reads stay within the watermarks, and the next append cuts the tail first
+      assert.deepStrictEqual(yield* observe(second, w1), committed)
+      yield* second.commit(w1, { transcript: [entry(2)], events: [event(2)], record: record(w1, 2) })
+      assert.deepStrictEqual((yield* observe(second, w1)).transcript.entries, entries(1, 2))
+
+      // `second` is never closed (a crash): the next open checks every log again
+      yield* files.append(w1, "events.jsonl", "{\"torn")
+      const third = yield* files.open
+      assert.deepStrictEqual(yield* codesOf(third), ["w_1:torn_tail_truncated"])
+      assert.deepStrictEqual((yield* observe(third, w1)).transcript.entries, entries(1, 2))
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.effect("a close after a failed write leaves no clean marker", () => {
+    const probe = makeProbe()
+    return Effect.gen(function*() {
+      const files = yield* disk
+      yield* Effect.scoped(Effect.gen(function*() {
+        const store = yield* files.open
+        yield* store.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+        probe.failRename = true
+        yield* Effect.flip(store.commit(w1, { transcript: [entry(2)], events: [event(2)], record: record(w1, 2) }))
+        probe.failRename = false
+      }))
+      assert.notInclude(yield* files.files, "clean")
+      const reopened = yield* files.open
+      // the failed batch's appended bytes are found and cut by the full check
+      assert.deepStrictEqual(yield* codesOf(reopened), ["w_1:torn_tail_truncated"])
     }).pipe(Effect.provide(probed(probe)))
   })
 
