@@ -5,18 +5,22 @@
  * `GetRuntime` answers; (b) the real `yoi-runtime serve` process, from spawn to its "listening" banner. Baselines:
  * (a) a bare `node:fs` scan doing the same reads (list, read and parse each `worker.json`, stat its three logs);
  * (b) the same process on an empty data directory. The store files are written directly (`StoreFiles`).
+ *
+ * Each subject is measured twice: after a crash (no clean-close marker: every log is checked against its
+ * watermark) and after a clean stop (the marker left by closing the store lets the open read only the records).
+ * A crash is simulated by removing the marker; a clean stop is a closed scope in process and SIGTERM for the process.
  */
 import { NodeServices } from "@effect/platform-node"
 import { Runtime, RuntimePresets } from "@yoi/runtime"
 import { Context, Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type CaseOptions, type CaseResult, row } from "../CaseResult.ts"
-import { now, round, summarize } from "../support/Measure.ts"
+import { now, round, summarize, type Summary } from "../support/Measure.ts"
 import * as StoreFiles from "../support/StoreFiles.ts"
 
 const bin = fileURLToPath(import.meta.resolve("@yoi/server/bin"))
@@ -55,8 +59,14 @@ const openRuntime = (directory: string, allocationDirectory: string) =>
     return { ms: now() - start, workers: summary.counts.total }
   }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
 
-/** Spawns `yoi-runtime serve` on `directory`; resolves with ms from spawn to the banner, then kills it. */
-const processStart = (directory: string, allocationDirectory: string) =>
+/** Marks the store as crashed: without the marker its next open checks every log. */
+const crash = (directory: string) => rmSync(join(directory, "clean"), { force: true })
+
+/**
+ * Spawns `yoi-runtime serve` on `directory`; resolves with ms from spawn to the banner once the process is gone:
+ * stopped with SIGKILL (a crash) or SIGTERM (a graceful stop, which leaves the store marked clean).
+ */
+const processStart = (directory: string, allocationDirectory: string, stop: "SIGKILL" | "SIGTERM" = "SIGKILL") =>
   new Promise<number>((resolve, reject) => {
     const start = now()
     const child = spawn(process.execPath, [
@@ -76,7 +86,7 @@ const processStart = (directory: string, allocationDirectory: string) =>
       output += chunk.toString("utf8")
       if (listening === undefined && /listening on http:\/\/\S+/.test(output)) {
         listening = now() - start
-        child.kill("SIGKILL")
+        child.kill(stop)
       }
     }
     child.stdout.on("data", onData)
@@ -103,7 +113,9 @@ export const run = async (options: CaseOptions): Promise<CaseResult> => {
 
     const bare: Array<number> = []
     const opened: Array<number> = []
+    const openedClean: Array<number> = []
     const started: Array<number> = []
+    const startedClean: Array<number> = []
     const startedEmpty: Array<number> = []
     await Effect.runPromise(Effect.gen(function*() {
       for (let i = 0; i < repeats; i++) {
@@ -111,16 +123,32 @@ export const run = async (options: CaseOptions): Promise<CaseResult> => {
         const loaded = yield* Effect.promise(() => bareScan(directory))
         bare.push(now() - start)
         if (loaded !== workers) return yield* Effect.die(`bench case 7: the bare scan loaded ${loaded} of ${workers}`)
+        crash(directory)
         const open = yield* openRuntime(directory, allocations)
+        // Its scope closed cleanly: the next open reads only the records.
+        if (!existsSync(join(directory, "clean"))) return yield* Effect.die("bench case 7: no clean-close marker")
+        const openClean = yield* openRuntime(directory, allocations)
         opened.push(open.ms)
-        if (open.workers !== workers) {
-          return yield* Effect.die(`bench case 7: the Runtime restored ${open.workers} of ${workers} Workers`)
+        openedClean.push(openClean.ms)
+        for (const restored of [open.workers, openClean.workers]) {
+          if (restored !== workers) {
+            return yield* Effect.die(`bench case 7: the Runtime restored ${restored} of ${workers} Workers`)
+          }
         }
+        startedClean.push(yield* Effect.promise(() => processStart(directory, allocations, "SIGTERM")))
+        crash(directory)
         started.push(yield* Effect.promise(() => processStart(directory, allocations)))
         startedEmpty.push(yield* Effect.promise(() => processStart(empty, allocations)))
       }
     }))
-    const [b, o, s, e] = [summarize(bare), summarize(opened), summarize(started), summarize(startedEmpty)]
+    const [b, o, oc, s, sc, e] = [bare, opened, openedClean, started, startedClean, startedEmpty].map(summarize) as [
+      Summary,
+      Summary,
+      Summary,
+      Summary,
+      Summary,
+      Summary
+    ]
     return {
       id: "7",
       title: "Recovery",
@@ -128,17 +156,31 @@ export const run = async (options: CaseOptions): Promise<CaseResult> => {
       subject: `restart on a filesystem store with ${workers} Workers and ${generated.entries} transcript entries`,
       rows: [
         row({
-          metric: "open store + Runtime (in process)",
+          metric: "open store + Runtime in process, after crash",
           unit: "ms",
           baseline: b.p50,
           subject: o.p50,
           maxAbsolute: 2000
         }),
         row({
-          metric: "yoi-runtime serve: spawn → listening",
+          metric: "open store + Runtime in process, after close",
+          unit: "ms",
+          baseline: b.p50,
+          subject: oc.p50,
+          maxAbsolute: 2000
+        }),
+        row({
+          metric: "serve: spawn → listening, after crash",
           unit: "ms",
           baseline: e.p50,
           subject: s.p50,
+          maxAbsolute: 2000
+        }),
+        row({
+          metric: "serve: spawn → listening, after SIGTERM",
+          unit: "ms",
+          baseline: e.p50,
+          subject: sc.p50,
           maxAbsolute: 2000
         })
       ],
@@ -146,6 +188,8 @@ export const run = async (options: CaseOptions): Promise<CaseResult> => {
         `store files written directly in the FileSystemWorkerStore format (${workers} × ${entriesEach} entries, ` +
         `${round(generated.transcriptBytes / 1024 / 1024, 1)} MB of transcript, in ${round(writeMs / 1000, 1)} s); ` +
         "event logs hold each Worker's last run (opening only checks their sizes)",
+        "after a crash: the store's clean-close marker removed, so every log is checked against its watermark " +
+        "(3 sizes per Worker); after a clean close / SIGTERM: the marker is there and only the records are read",
         `${
           repeats === 1 ? "one restart" : `median of ${repeats} restarts`
         } each; warm page cache (the files were just written)`
@@ -155,6 +199,7 @@ export const run = async (options: CaseOptions): Promise<CaseResult> => {
         entries: generated.entries,
         openMinMs: round(Math.min(...opened)),
         processMinMs: round(Math.min(...started)),
+        processCleanMinMs: round(Math.min(...startedClean)),
         bareScanMs: round(b.p50)
       }
     }
