@@ -171,13 +171,19 @@ console.log(
 console.log("ratio = subject / baseline (throughputs: baseline / subject); above 1 means the subject is slower")
 
 const ran: Array<Ran> = []
+let preparingMs = 0
 for (const entry of selected) {
   if (entry.prepare !== undefined) {
     process.stdout.write(`  preparing ${entryName(entry)} ${entry.title} …`)
+    const started = performance.now()
     // oxlint-disable-next-line no-await-in-loop
     const problem = await entry.prepare()
+    const ms = performance.now() - started
+    preparingMs += ms
     // A failed preparation is left to the case, which reports it as its skip reason.
-    process.stdout.write(problem === null ? " ready\n" : ` not ready: ${problem.split("\n")[0]}\n`)
+    process.stdout.write(
+      (problem === null ? " ready" : ` not ready: ${problem.split("\n")[0]}`) + ` (${(ms / 1000).toFixed(1)} s)\n`
+    )
   }
   process.stdout.write(`  running ${entryName(entry)} ${entry.title} …`)
   // One case at a time, on purpose: cases running side by side would measure each other.
@@ -202,14 +208,17 @@ const summary = {
   skipped: ran.filter((r) => r.outcome.status === "skipped").map((r) => entryName(r.entry)),
   capped: ran.filter((r) => r.outcome.status === "capped").map((r) => entryName(r.entry)),
   failed: ran.filter((r) => r.outcome.status === "failed").map((r) => entryName(r.entry)),
-  seconds: Math.round((Date.now() - startedAt.getTime()) / 100) / 10
+  seconds: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
+  /** Of `seconds`, the one-off setup outside the cases' timers (installing the peer on first use). */
+  preparingSeconds: Math.round(preparingMs / 100) / 10
 }
 console.log(
   `\ntargets: ${summary.targetsMet} met, ${summary.targetsMissed} missed` +
     (summary.skipped.length > 0 ? `; skipped: ${summary.skipped.join(", ")}` : "") +
     (summary.capped.length > 0 ? `; capped: ${summary.capped.join(", ")}` : "") +
     (summary.failed.length > 0 ? `; FAILED: ${summary.failed.join(", ")}` : "") +
-    ` — ${summary.seconds} s in all`
+    ` — ${summary.seconds} s in all` +
+    (summary.preparingSeconds >= 1 ? ` (${summary.preparingSeconds} s of it preparing)` : "")
 )
 
 if (profile) {
