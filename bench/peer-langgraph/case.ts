@@ -180,10 +180,11 @@ const toResult = (report: DriverReport, netns: { readonly ok: boolean; readonly 
   ]
   const notes: Array<string> = [
     `A turn: peer POST /threads, POST /threads/:id/runs/stream (stream_mode messages-tuple) read to the end of the ` +
-    `SSE stream; ours CreateWorker, SendInput, WatchWorker (ndjson over POST /rpc) read to run_finished. Both over ` +
-    `plain fetch from one driver process; both replies are the input echoed in 5 word pieces, checked whole. Time to ` +
-    `first event counts from sending the input (ours: SendInput, then opening WatchWorker — two round trips; ` +
-    `peer: one request) to the first reply token.`,
+    `SSE stream; ours CreateWorker, then WatchWorker (from the new Worker's last seq) and SendInput sent together ` +
+    `(ndjson over POST /rpc), the watch read to run_finished of the accepted run. Both over plain fetch from one ` +
+    `driver process; both replies are the input echoed in 5 word pieces, checked whole. Time to first event counts ` +
+    `from sending the input to the first reply token: one round trip for both (peer: one request; ours: the watch ` +
+    `is open when the input lands, as a client that keeps its watch open, like the browser API's SSE, has it).`,
     `Peer: @langchain/langgraph-api ${report.versions["@langchain/langgraph-api"]}, @langchain/langgraph ${
       report.versions["@langchain/langgraph"]
     }, @langchain/core ${report.versions["@langchain/core"]}, @langchain/langgraph-checkpoint ${
@@ -211,8 +212,9 @@ const toResult = (report: DriverReport, netns: { readonly ok: boolean; readonly 
     notes.push(
       `Missed: ${missed.join("; ")}. Measured causes — ours, one at a time: create p50 ${
         fmt(ours.sequential.create.p50)
-      } ms, input ack (SendInput round trip, a durable append) p50 ${fmt(ours.sequential.ack.p50)} ms, then ` +
-        `WatchWorker open → first token p50 ${fmt(ours.sequential.ttfe.p50 - ours.sequential.ack.p50)} ms` +
+      } ms, input ack (SendInput round trip, a durable append: the run starts after it) p50 ${
+        fmt(ours.sequential.ack.p50)
+      } ms, first token ${fmt(ours.sequential.ttfe.p50 - ours.sequential.ack.p50)} ms after the ack (p50)` +
         (top === undefined
           ? "."
           : `; at ${top.ours.concurrency} in flight both servers are CPU-bound (2 cores shared with the driver): ` +

@@ -6,8 +6,10 @@
  * (`unshare -rn`).
  *
  * A turn: create a thread (peer: `POST /threads`) or Worker (ours: `CreateWorker`), send the input (peer:
- * `POST /threads/:id/runs/stream`, stream mode `messages-tuple`; ours: `SendInput`, then `WatchWorker` from the
- * accepted event), and read the stream until the run is done (peer: the SSE stream ends; ours: `run_finished`).
+ * `POST /threads/:id/runs/stream`, stream mode `messages-tuple`; ours: `WatchWorker` from the new Worker's last seq
+ * and `SendInput`, sent together — as a client that keeps its watch open, like the browser API's SSE, has it — so
+ * both systems are one round trip from input to first token), and read the stream until the run is done (peer: the
+ * SSE stream ends; ours: `run_finished` of the accepted run).
  * Time to first event = from sending the input to receiving the first streamed reply token (peer: the first
  * `messages` event with content; ours: the first `text_delta`). Both replies are the input echoed word by word
  * (peer `Echo reply to: …`, ours `Scripted reply to: …`: five pieces each), checked whole at the end of every turn.
@@ -406,32 +408,42 @@ const yoi = (url: string, pid: number): System => {
     pid,
     turn: async (text, signal) => {
       const t0 = now()
-      const created = (await call("CreateWorker", {}, signal)) as { worker: { ref: { workerId: string } } }
-      const workerId = created.worker.ref.workerId
-      const t1 = now()
-      const accepted = (await call("SendInput", { workerId, input: { kind: "user", text } }, signal)) as {
-        runId: string
-        eventSeq: number
+      const created = (await call("CreateWorker", {}, signal)) as {
+        worker: { ref: { workerId: string }; lastSeq: number }
       }
-      const ack = now()
+      const workerId = created.worker.ref.workerId
       // The watch stream stays open after the run; it is closed (aborted) once `run_finished` arrives.
       const watch = new AbortController()
       const onAbort = () => watch.abort()
       signal.addEventListener("abort", onAbort, { once: true })
+      const t1 = now()
+      const watching = fetch(`${url}/rpc`, {
+        method: "POST",
+        headers: { "content-type": "application/ndjson" },
+        body: line("WatchWorker", { workerId, after: created.worker.lastSeq }),
+        signal: watch.signal
+      })
+      let ack = Number.NaN
+      const accepting = call("SendInput", { workerId, input: { kind: "user", text } }, signal).then(
+        (value) => {
+          ack = now()
+          return value as { runId: string; eventSeq: number }
+        },
+        (error: unknown) => {
+          watch.abort() // a refused input would leave the watch waiting for a run that never comes
+          throw error
+        }
+      )
+      // Handled here and awaited below: a refusal that comes before the watch answers is not an unhandled rejection.
+      accepting.catch(() => undefined)
       try {
-        const response = await expectOk(
-          await fetch(`${url}/rpc`, {
-            method: "POST",
-            headers: { "content-type": "application/ndjson" },
-            body: line("WatchWorker", { workerId, after: accepted.eventSeq - 1 }),
-            signal: watch.signal
-          }),
-          "WatchWorker"
-        )
+        const response = await expectOk(await watching, "WatchWorker")
         let firstItem = Number.NaN
         let firstToken = Number.NaN
         let lastToken = Number.NaN
+        let finishedRun: string | undefined
         let reply = ""
+        // A new Worker with one input: every run event on this watch belongs to that input's run (checked below).
         const finished = await readParts(response.body!, "\n", (raw) => {
           const message = JSON.parse(raw) as
             | {
@@ -442,12 +454,12 @@ const yoi = (url: string, pid: number): System => {
           if (message._tag !== "Chunk") throw new Error(`WatchWorker ended: ${raw.slice(0, 300)}`)
           if (Number.isNaN(firstItem)) firstItem = now()
           for (const item of message.values) {
-            if (item.runId !== accepted.runId) continue
             if (item._tag === "text_delta") {
               lastToken = now()
               if (Number.isNaN(firstToken)) firstToken = lastToken
               reply += item.delta
             } else if (item._tag === "run_finished") {
+              finishedRun = item.runId
               return true
             } else if (item._tag === "run_failed" || item._tag === "run_cancelled") {
               throw new Error(`yoi run ended: ${JSON.stringify(item).slice(0, 300)}`)
@@ -456,13 +468,19 @@ const yoi = (url: string, pid: number): System => {
           return false
         })
         const t2 = now()
+        const accepted = await accepting
         if (!finished) throw new Error("WatchWorker ended before run_finished")
+        if (finishedRun !== accepted.runId) throw new Error(`yoi run ${finishedRun} is not the accepted run`)
         const expected = `Scripted reply to: ${text}`
         if (reply !== expected) throw new Error(`yoi reply ${JSON.stringify(reply)} ≠ ${JSON.stringify(expected)}`)
         return sample({ t0, t1, t2, ack, firstItem, firstToken, lastToken })
+      } catch (error) {
+        await accepting // a refused input aborted the watch: report the refusal, not the abort
+        throw error
       } finally {
         signal.removeEventListener("abort", onAbort)
         watch.abort()
+        await accepting.catch(() => undefined)
       }
     }
   }
