@@ -23,6 +23,13 @@ export interface CaseEntry {
 /** The peer comparison lives in its own folder and may be absent. */
 export const peerCase = fileURLToPath(new URL("../peer-langgraph/case.ts", import.meta.url))
 
+/** Case 8's module, loaded only when it runs (its folder keeps its own dependencies). */
+const peer = async () =>
+  (await import(pathToFileURL(peerCase).href)) as {
+    readonly ensurePeerDeps: () => Promise<string | null>
+    readonly run: (options: CaseOptions) => Promise<CaseResult | Skipped>
+  }
+
 /**
  * Case 4 measures resident memory: V8 grows the young generation with the allocation rate, not with live data, so
  * left free its size (up to tens of MB) lands in whichever reading comes after the busier phase; fixed, RSS growth
@@ -87,20 +94,9 @@ export const cases: ReadonlyArray<CaseEntry> = [
     id: "8",
     title: "Peer: langgraph.js",
     capSeconds: { quick: 30, full: 180 },
-    prepare: async () => {
-      if (!existsSync(peerCase)) return null
-      const module = (await import(pathToFileURL(peerCase).href)) as {
-        readonly ensurePeerDeps: () => Promise<string | null>
-      }
-      return module.ensurePeerDeps()
-    },
-    run: async (options) => {
-      if (!existsSync(peerCase)) return { skipped: "bench/peer-langgraph/case.ts is not present" }
-      const module = (await import(pathToFileURL(peerCase).href)) as {
-        readonly run: (options: CaseOptions) => Promise<CaseResult | Skipped>
-      }
-      return module.run(options)
-    }
+    prepare: async () => existsSync(peerCase) ? (await peer()).ensurePeerDeps() : null,
+    run: async (options) =>
+      existsSync(peerCase) ? (await peer()).run(options) : { skipped: "bench/peer-langgraph/case.ts is not present" }
   }
 ]
 

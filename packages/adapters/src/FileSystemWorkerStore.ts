@@ -531,6 +531,8 @@ export const make = Effect.fnUntraced(function*(
           })
         )
       ),
+    // Opening is syscall-bound: 32 Workers in flight keep the I/O pool fed (measured ~5% faster than 8 on a warm
+    // cache and 2 cores), and memory stays bounded by 32 records at a time.
     { concurrency: 32, discard: true }
   )
 
