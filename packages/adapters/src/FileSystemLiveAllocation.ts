@@ -414,15 +414,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return [renewed === 0 ? undefined : next, renewed] as const
   })
 
-  if (options.renew ?? true) {
-    yield* Effect.suspend(() => owned.size === 0 ? Effect.void : renew).pipe(
-      Effect.catch((error) => Effect.logWarning(`LiveAllocation: lease renewal failed: ${error.message}`, error.cause)),
-      Effect.catchDefect((defect) => Effect.logWarning("LiveAllocation: lease renewal failed", defect)),
-      Effect.schedule(Schedule.spaced(Math.max(1, Math.floor(leaseMs / 3)))),
-      Effect.forkScoped
-    )
-  }
-
+  // Registered before the renewal fiber is forked, so it runs after that fiber is interrupted: a renewal waiting on a
+  // busy lock holds this instance's semaphore and would otherwise make closing wait out its retries.
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() =>
       owned.size === 0 ? Effect.void : transact((live) => {
@@ -433,6 +426,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.catchCause((cause) => Effect.logWarning("LiveAllocation: removing this instance's claims failed", cause))
     )
   )
+
+  if (options.renew ?? true) {
+    yield* Effect.suspend(() => owned.size === 0 ? Effect.void : renew).pipe(
+      Effect.catch((error) => Effect.logWarning(`LiveAllocation: lease renewal failed: ${error.message}`, error.cause)),
+      Effect.catchDefect((defect) => Effect.logWarning("LiveAllocation: lease renewal failed", defect)),
+      Effect.schedule(Schedule.spaced(Math.max(1, Math.floor(leaseMs / 3)))),
+      Effect.forkScoped
+    )
+  }
 
   return LiveAllocation.LiveAllocation.of({ claim, release, list })
 })

@@ -36,10 +36,11 @@ const PID_A = 1_000_001
 const PID_B = 1_000_002
 const LEASE_MS = 15_000
 /**
- * For tests that `drive`: the clock keeps moving while file IO is in flight, so leases (and lock staleness, where
- * it is not the point) are made long enough that a slow disk cannot expire them mid-test.
+ * For tests that `drive`: the clock keeps moving while file IO is in flight (an fsync on a busy disk can span
+ * thousands of steps), so leases, lock staleness and lock waits, where they are not the point, are made long enough
+ * that a slow disk cannot expire them mid-test.
  */
-const ROOMY = { leaseMs: 86_400_000, lockStaleMs: 86_400_000 }
+const ROOMY = { leaseMs: 86_400_000, lockStaleMs: 86_400_000, lockTimeoutMs: 86_400_000 }
 
 /** The on-disk table, as far as these tests look at it. */
 const TableFile = Schema.fromJsonString(Schema.Struct({
@@ -68,10 +69,15 @@ const drive = <A, E>(effect: Effect.Effect<A, E>, stepMs = 5) =>
     return yield* Fiber.await(fiber)
   })
 
-/** Hops the event loop (test time stands still) until `condition` holds. */
+/**
+ * Hops the event loop (test time stands still) until `condition` holds. The bound is wall time, not a hop count: on a
+ * loaded machine one file operation can outlast tens of thousands of hops. It only turns a hang into a clear failure
+ * before the test's own timeout.
+ */
 const waitFor = <E>(condition: Effect.Effect<boolean, E>) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 20_000; i++) {
+    const giveUpAt = Date.now() + 20_000
+    while (Date.now() < giveUpAt) {
       if (yield* condition) return
       yield* hop
     }
@@ -84,11 +90,16 @@ const setup = Effect.gen(function*() {
   const path = yield* Path.Path
   const directory = yield* fs.makeTempDirectoryScoped()
   const dead = new Set<number>()
+  // How often each pid's liveness was asked: the one sign, outside the adapter, that a lock attempt has looked.
+  const probes = new Map<number, number>()
   const options = (instanceId: string, pid: number, extra?: Partial<FileSystemLiveAllocation.Options>) => ({
     directory,
     instanceId,
     pid,
-    isProcessAlive: (p: number) => !dead.has(p),
+    isProcessAlive: (p: number) => {
+      probes.set(p, (probes.get(p) ?? 0) + 1)
+      return !dead.has(p)
+    },
     ...extra
   })
   const instance = (instanceId: string, pid: number, extra?: Partial<FileSystemLiveAllocation.Options>) =>
@@ -98,7 +109,7 @@ const setup = Effect.gen(function*() {
   const readTable = fs.readFileString(tablePath).pipe(Effect.flatMap(Schema.decodeUnknownEffect(TableFile)))
   const writeLock = (content: { pid: number; acquiredAt: number }) =>
     fs.writeFileString(lockPath, JSON.stringify({ ...content, instanceId: "inst_ghost", token: "ghost" }))
-  return { fs, path, directory, dead, options, instance, tablePath, lockPath, readTable, writeLock }
+  return { fs, path, directory, dead, probes, options, instance, tablePath, lockPath, readTable, writeLock }
 })
 
 const owners = (table: LiveAllocation.LiveAllocation["Service"]) =>
@@ -261,6 +272,8 @@ describe("FileSystemLiveAllocation", () => {
       const b = yield* instance("inst_b", PID_B)
       yield* b.claim(bob, [write("/srv/b")])
       yield* writeLock({ pid: 4242, acquiredAt: 0 })
+      // Runs before the instances' own cleanup, which needs the lock: a failed assertion must not wedge it.
+      yield* Effect.addFinalizer(() => Effect.ignore(fs.remove(lockPath, { force: true })))
 
       const fiber = yield* Effect.forkChild(a.claim(alice, [write("/srv/repo")]))
       while ((yield* Clock.currentTimeMillis) < 900) {
@@ -289,9 +302,8 @@ describe("FileSystemLiveAllocation", () => {
   it.effect("20 concurrent claims from two instances on disjoint targets all land", () =>
     Effect.gen(function*() {
       const { instance } = yield* setup
-      const roomy = { ...ROOMY, lockTimeoutMs: 86_400_000 }
-      const a = yield* instance("inst_a", PID_A, roomy)
-      const b = yield* instance("inst_b", PID_B, roomy)
+      const a = yield* instance("inst_a", PID_A, ROOMY)
+      const b = yield* instance("inst_b", PID_B, ROOMY)
       const refs = Array.from({ length: 20 }, (_, i) => ref(i % 2 === 0 ? "rt_a" : "rt_b", `w_${i}`))
 
       const exit = yield* drive(Effect.all(
@@ -319,6 +331,38 @@ describe("FileSystemLiveAllocation", () => {
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual(yield* owners(b), ["rt_b/w_bob"])
       assert.deepStrictEqual((yield* readTable).entries.map((e) => e.instanceId), ["inst_b"])
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.effect("closing a layer whose renewal is waiting on a busy lock interrupts the renewal, then removes its entries", () =>
+    Effect.gen(function*() {
+      const { options, probes, writeLock, fs, lockPath, readTable } = yield* setup
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        FileSystemLiveAllocation.layer({
+          ...options("inst_a", PID_A),
+          leaseMs: LEASE_MS,
+          lockStaleMs: 86_400_000,
+          lockTimeoutMs: 86_400_000
+        }),
+        scope
+      )
+      const a = Context.get(context, LiveAllocation.LiveAllocation)
+      yield* a.claim(alice, [write("/srv/a")])
+
+      // Another process holds the lock when the renewal comes due: the renewal looks at the holder, then waits.
+      yield* writeLock({ pid: 4242, acquiredAt: 0 })
+      yield* Effect.addFinalizer(() => Effect.ignore(fs.remove(lockPath, { force: true })))
+      yield* TestClock.adjust(LEASE_MS / 3)
+      yield* waitFor(Effect.sync(() => (probes.get(4242) ?? 0) > 0))
+      for (let i = 0; i < 10; i++) yield* hop
+
+      // The holder lets go. Test time stands still, so the renewal's next retry never comes: closing must not wait
+      // for it.
+      yield* fs.remove(lockPath)
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      yield* waitFor(Effect.sync(() => closing.pollUnsafe() !== undefined))
+      assert.deepStrictEqual((yield* readTable).entries, [])
+      assert.isFalse(yield* fs.exists(lockPath))
     }).pipe(Effect.provide(NodeServices.layer)))
 
   it.effect("a corrupt table is treated as empty and replaced by the next claim", () =>
