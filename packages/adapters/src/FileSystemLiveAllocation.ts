@@ -7,8 +7,8 @@
  *   (temp file, fsync, rename), so a reader never sees half a table and `list` reads it without the lock. A table
  *   that cannot be decoded is treated as empty with a logged warning (and replaced by the next write) rather than
  *   wedging every claim on the host until someone repairs it by hand.
- * - `allocations.lock`: held around every read-modify-write. Taken by creating it with the exclusive `wx` flag, so
- *   only one creator can win, then writing `{ pid, instanceId, acquiredAt, token }` into it; removed on release.
+ * - `allocations.lock`: held around every read-modify-write; a lock file of `internal/lockFile.ts` (created with the
+ *   exclusive `wx` flag, holding `{ pid, instanceId, acquiredAt, token }`, removed on release).
  *   A lock whose holder pid is dead, or older than `lockStaleMs`, is broken; otherwise the claim retries every
  *   ~15 ms (jittered) until `lockTimeoutMs`, then fails `StoreFailure("allocation table is busy")`. A lock with no
  *   readable content (its creator died before writing it) is judged by its modification time instead. The `token`
@@ -38,13 +38,12 @@ import {
   Option,
   Path,
   type PlatformError,
-  Predicate,
-  Random,
   Schedule,
   Schema,
   Semaphore
 } from "effect"
 import * as AtomicFile from "./internal/atomicFile.ts"
+import * as LockFile from "./internal/lockFile.ts"
 
 /** @category models */
 export interface Options {
@@ -83,55 +82,17 @@ const StoredTable = Schema.Struct({ entries: Schema.Array(StoredEntry) })
 const decodeTable = Schema.decodeUnknownEffect(Schema.fromJsonString(StoredTable))
 const encodeTable = Schema.encodeEffect(StoredTable)
 
-const LockInfo = Schema.Struct({
-  pid: Schema.Number,
-  instanceId: Schema.String,
-  acquiredAt: Schema.Number,
-  token: Schema.String
-})
-type LockInfo = typeof LockInfo.Type
-const decodeLock = Schema.decodeUnknownOption(Schema.fromJsonString(LockInfo))
-
 /** A platform failure, with the fixed (path-free) message its `StoreFailure` gets. */
 class TableIo extends Data.TaggedError("TableIo")<{ readonly message: string; readonly cause: unknown }> {}
 
 /** The lock is held by someone else; retried until the deadline. */
 class LockBusy extends Data.TaggedError("LockBusy")<{}> {}
 
-/** Whoever holds a lock file, as far as its content tells. */
-type Holder =
-  | { readonly _tag: "Known"; readonly info: LockInfo }
-  | { readonly _tag: "Unreadable"; readonly modifiedAt: number | undefined }
-
 const io = (message: string) => (cause: PlatformError.PlatformError) => new TableIo({ message, cause })
-const isAlreadyExists = (error: PlatformError.PlatformError) => error.reason._tag === "AlreadyExists"
 const isNotFound = (error: PlatformError.PlatformError) => error.reason._tag === "NotFound"
 
 const sameRef = (a: Ids.WorkerRef, b: Ids.WorkerRef) => a.runtimeId === b.runtimeId && a.workerId === b.workerId
 const keyOf = (owner: Ids.WorkerRef): string => `${owner.runtimeId}\u0000${owner.workerId}`
-
-/**
- * `kill(pid, 0)`: `ESRCH` means dead, `EPERM` (someone else's process) alive. Pids that are not positive integers
- * are dead (0 and negatives would address process groups). Any other error counts as alive, so only a certain
- * death reclaims; leases still catch the rest.
- */
-const processAlive = (pid: number): boolean => {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false
-  try {
-    globalThis.process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return !(Predicate.hasProperty(error, "code") && error.code === "ESRCH")
-  }
-}
-
-const randomId = Effect.gen(function*() {
-  const parts: Array<string> = []
-  for (let i = 0; i < 4; i++) {
-    parts.push((yield* Random.nextIntBetween(0, 0x1000000)).toString(36))
-  }
-  return parts.join("")
-})
 
 /**
  * Builds the service over `options.directory` (created if missing), forks the lease-renewal fiber into the current
@@ -141,16 +102,15 @@ const randomId = Effect.gen(function*() {
 export const make = Effect.fnUntraced(function*(options: Options) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const instanceId = options.instanceId ?? `inst_${yield* randomId}`
+  const instanceId = options.instanceId ?? `inst_${yield* LockFile.randomId}`
   const pid = options.pid ?? globalThis.process.pid
-  const isAlive = options.isProcessAlive ?? processAlive
+  const isAlive = options.isProcessAlive ?? LockFile.processAlive
   const leaseMs = options.leaseMs ?? 15_000
   const lockTimeoutMs = options.lockTimeoutMs ?? 10_000
   const lockStaleMs = options.lockStaleMs ?? 30_000
 
   const tablePath = path.join(options.directory, "allocations.json")
   const lockPath = path.join(options.directory, "allocations.lock")
-  const breakPath = path.join(options.directory, "allocations.lock.break")
 
   yield* fs.makeDirectory(options.directory, { recursive: true, mode: 0o700 }).pipe(
     Effect.mapError(io("allocation directory could not be created")),
@@ -161,85 +121,45 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // The lock
   // ---------------------------------------------------------------------------------------------------------------
 
-  /** Creates `file` exclusively with `info` in it: `true` if we created it, `false` if it already existed. */
-  const createExclusive = (file: string, info: LockInfo) =>
-    Effect.scoped(Effect.gen(function*() {
-      const handle = yield* fs.open(file, { flag: "wx", mode: 0o600 })
-      yield* handle.writeAll(new TextEncoder().encode(JSON.stringify(info))).pipe(
-        Effect.onError(() => Effect.ignore(fs.remove(file, { force: true })))
-      )
-    })).pipe(
-      Effect.as(true),
-      Effect.catchIf(isAlreadyExists, () => Effect.succeed(false)),
-      Effect.mapError(io("allocation table lock could not be taken"))
-    )
-
-  /** Who holds `file`; `None` if it is gone. */
-  const readHolder = (file: string) =>
-    fs.readFileString(file).pipe(
-      Effect.flatMap((text) =>
-        Option.match(decodeLock(text), {
-          onSome: (info) => Effect.succeed(Option.some<Holder>({ _tag: "Known", info })),
-          // Empty or torn: its creator died between creating and writing it (or is writing it right now). Judge it
-          // by its modification time.
-          onNone: () =>
-            fs.stat(file).pipe(
-              Effect.map((stat) =>
-                Option.some<Holder>({
-                  _tag: "Unreadable",
-                  modifiedAt: Option.getOrUndefined(Option.map(stat.mtime, (date) => date.getTime()))
-                })
-              )
-            )
-        })
-      ),
-      Effect.catchIf(isNotFound, () => Effect.succeedNone),
-      Effect.mapError(io("allocation table lock could not be read"))
-    )
-
-  const isStale = (holder: Holder, now: number): boolean =>
+  const isStale = (holder: LockFile.Holder, now: number): boolean =>
     holder._tag === "Known"
       ? !isAlive(holder.info.pid) || now - holder.info.acquiredAt > lockStaleMs
       : holder.modifiedAt !== undefined && now - holder.modifiedAt > lockStaleMs
 
   const lockInfo = Effect.gen(function*() {
     const acquiredAt = yield* Clock.currentTimeMillis
-    return { pid, instanceId, acquiredAt, token: yield* randomId }
+    return { pid, instanceId, acquiredAt, token: yield* LockFile.randomId }
   })
 
-  /**
-   * Removes the lock if it is (still) stale, under the break lock. Another breaker holding the break lock means
-   * "try again later", unless that breaker is itself stale.
-   */
-  const breakStaleLock = Effect.gen(function*() {
-    if (!(yield* createExclusive(breakPath, yield* lockInfo))) {
-      const breaker = yield* readHolder(breakPath)
-      if (Option.isSome(breaker) && isStale(breaker.value, yield* Clock.currentTimeMillis)) {
-        yield* fs.remove(breakPath, { force: true }).pipe(Effect.mapError(io("stale lock could not be broken")))
-      }
-      return
-    }
-    yield* Effect.gen(function*() {
-      const holder = yield* readHolder(lockPath)
-      if (Option.isSome(holder) && isStale(holder.value, yield* Clock.currentTimeMillis)) {
-        yield* Effect.logWarning("LiveAllocation: breaking a stale allocation table lock").pipe(
-          Effect.annotateLogs(holder.value._tag === "Known" ? { holderPid: holder.value.info.pid } : {})
+  const createLock = (info: LockFile.LockInfo) =>
+    LockFile.createExclusive(fs, lockPath, info).pipe(Effect.mapError(io("allocation table lock could not be taken")))
+
+  const readLockHolder = LockFile.readHolder(fs, lockPath).pipe(
+    Effect.mapError(io("allocation table lock could not be read"))
+  )
+
+  const breakStaleLock = (info: LockFile.LockInfo) =>
+    LockFile.breakIfStale(
+      fs,
+      lockPath,
+      info,
+      (holder) => Effect.map(Clock.currentTimeMillis, (now) => isStale(holder, now)),
+      (holder) =>
+        Effect.logWarning("LiveAllocation: breaking a stale allocation table lock").pipe(
+          Effect.annotateLogs(holder._tag === "Known" ? { holderPid: holder.info.pid } : {})
         )
-        yield* fs.remove(lockPath, { force: true }).pipe(Effect.mapError(io("stale lock could not be broken")))
-      }
-    }).pipe(Effect.ensuring(Effect.ignore(fs.remove(breakPath, { force: true }))))
-  })
+    ).pipe(Effect.mapError(io("stale lock could not be broken")))
 
   /** One attempt: the lock's info if we created it, `LockBusy` if it is held. */
   const tryLock = (startedAt: number) =>
     Effect.gen(function*() {
       const info = yield* lockInfo
-      if (yield* createExclusive(lockPath, info)) return info
-      const holder = yield* readHolder(lockPath)
+      if (yield* createLock(info)) return info
+      const holder = yield* readLockHolder
       const now = yield* Clock.currentTimeMillis
       if (Option.isNone(holder) || isStale(holder.value, now)) {
-        if (Option.isSome(holder)) yield* breakStaleLock
-        if (yield* createExclusive(lockPath, info)) return info
+        if (Option.isSome(holder)) yield* breakStaleLock(info)
+        if (yield* createLock(info)) return info
       }
       if (now - startedAt >= lockTimeoutMs) {
         return yield* new TableIo({ message: "allocation table is busy", cause: undefined })
@@ -254,7 +174,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
    * interrupted is released.
    */
   const acquireLock = Effect.suspend(() => {
-    let created: LockInfo | undefined
+    let created: LockFile.LockInfo | undefined
     return Effect.flatMap(
       Clock.currentTimeMillis,
       (startedAt) =>
@@ -271,16 +191,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   })
 
   /** Removes the lock if it is still ours (it may have been broken as stale and retaken). */
-  const releaseLock = (info: LockInfo) =>
-    readHolder(lockPath).pipe(
-      Effect.flatMap((holder) =>
-        Option.isSome(holder) && holder.value._tag === "Known" && holder.value.info.token === info.token &&
-          holder.value.info.instanceId === instanceId
-          ? fs.remove(lockPath, { force: true }).pipe(
-            Effect.mapError(io("allocation table lock could not be released"))
-          )
-          : Effect.void
-      ),
+  const releaseLock = (info: LockFile.LockInfo) =>
+    LockFile.releaseIfOwned(fs, lockPath, info).pipe(
       Effect.catchCause((cause) =>
         Effect.logWarning("LiveAllocation: releasing the allocation table lock failed", cause)
       )
@@ -317,7 +229,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     Effect.gen(function*() {
       const encoded = yield* Effect.orDie(encodeTable({ entries }))
       const data = new TextEncoder().encode(`${JSON.stringify(encoded, null, 2)}\n`)
-      const temp = path.join(options.directory, `allocations.json.${pid}.${yield* randomId}.tmp`)
+      const temp = path.join(options.directory, `allocations.json.${pid}.${yield* LockFile.randomId}.tmp`)
       yield* AtomicFile.replaceFile(fs, tablePath, temp, data, { mode: 0o600 }).pipe(
         Effect.mapError(io("allocation table could not be written"))
       )

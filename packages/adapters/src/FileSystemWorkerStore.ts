@@ -30,12 +30,21 @@
  * of its byte offset and a newline), so a page costs one index slice and one transcript slice. Event reads use an
  * in-memory (seq, offset) index, built by one scan on first use and extended by every commit.
  *
+ * **One owner** Two stores on one directory would interleave appends and each trust watermarks the other moves, so
+ * an open store holds `<dir>/runtime.lock` (a lock file of `internal/lockFile.ts`: created exclusively, holding the
+ * pid and a token) until it closes. A second open fails with `StoreFailure("the data directory is in use by another
+ * runtime process")` (or "…is already open in this process"). A lock left by a process that died (a crash, a kill)
+ * is taken over at once, since its pid is dead; so is one bearing this process's own pid, which can only be a
+ * previous incarnation's (a container restarted with the same pid). A lock is never taken over for its age: a live
+ * holder keeps it as long as it runs.
+ *
  * Deliberately not here: Worker semantics (the Runtime assigns every seq and decides every transition), config
- * bundles, locking against a second process on the same directory, compaction or retention, and paths in anything
- * it reports — every `StoreFailure` and diagnostic carries a fixed, path-free message.
+ * bundles, compaction or retention, and paths or pids in anything it reports — every `StoreFailure` and diagnostic
+ * carries a fixed, path-free message.
  */
 import { Errors, Ids, RuntimeEvent, RuntimeInfo, Transcript, Worker, WorkerStore } from "@yoi/domain"
 import {
+  Clock,
   Deferred,
   Effect,
   FileSystem,
@@ -51,6 +60,7 @@ import {
   Semaphore
 } from "effect"
 import * as AtomicFile from "./internal/atomicFile.ts"
+import * as LockFile from "./internal/lockFile.ts"
 
 const RUNTIME_FILE = "runtime.json"
 const WORKERS_DIRECTORY = "workers"
@@ -59,6 +69,9 @@ const EVENT_LOG = "events.jsonl"
 const TRANSCRIPT_LOG = "transcript.jsonl"
 const TRANSCRIPT_INDEX = "transcript.idx"
 const CLEAN_FILE = "clean"
+const LOCK_FILE = "runtime.lock"
+/** A lock file with no readable content this old was left by a creator that died before writing it. */
+const UNREADABLE_LOCK_STALE_MS = 10_000
 const INDEX_DIGITS = 16
 const INDEX_ENTRY_BYTES = INDEX_DIGITS + 1
 const SCAN_CHUNK_BYTES = 64 * 1024
@@ -226,6 +239,22 @@ const decodeLines = <A>(
 const workerFileText = (record: WorkerStore.WorkerRecord | undefined, logs: Watermarks) =>
   Schema.encodeEffect(WorkerFileJson)({ format: 1, record, logs })
 
+/** @category models */
+export interface Options {
+  /** The store's directory; created if missing. One open store (one process) per directory. */
+  readonly directory: string
+  /**
+   * The pid this store stands for (recorded in the lock). Default: `process.pid`. For tests that play several
+   * processes, and their deaths, in one.
+   */
+  readonly pid?: number | undefined
+  /** Whether the pid in a found lock is alive. Default: `process.kill(pid, 0)` semantics. */
+  readonly isProcessAlive?: ((pid: number) => boolean) | undefined
+}
+
+/** (pid, directory) pairs with a store open in this process: a second open is refused before any file is touched. */
+const openInProcess = new Set<string>()
+
 /**
  * Opens (creating if needed) a store on `options.directory`: loads the runtime record and every Worker record,
  * repairs torn log tails and collects diagnostics (unless the last close was clean). Closing the scope marks the
@@ -233,7 +262,7 @@ const workerFileText = (record: WorkerStore.WorkerRecord | undefined, logs: Wate
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(
-  options: { readonly directory: string }
+  options: Options
 ): Effect.fn.Return<
   WorkerStore.WorkerStore["Service"],
   Errors.StoreFailure,
@@ -253,6 +282,62 @@ export const make = Effect.fnUntraced(function*(
   /** Commits queued or being written, and whether any write failed: a clean marker needs 0 and false. */
   let inFlight = 0
   let writeFailed = false
+
+  // -- the directory lock ----------------------------------------------------------------------------------------
+
+  const pid = options.pid ?? globalThis.process.pid
+  const isAlive = options.isProcessAlive ?? LockFile.processAlive
+  const lockPath = path.join(root, LOCK_FILE)
+
+  /**
+   * Stale: its holder is dead, or bears our own pid (this process has no other store open here, so it is a previous
+   * incarnation's), or it was never written.
+   */
+  const isStaleLock = (holder: LockFile.Holder) =>
+    holder._tag === "Known"
+      ? Effect.succeed(holder.info.pid === pid || !isAlive(holder.info.pid))
+      : Effect.map(
+        Clock.currentTimeMillis,
+        (now) => holder.modifiedAt !== undefined && now - holder.modifiedAt > UNREADABLE_LOCK_STALE_MS
+      )
+
+  /** Takes the directory for this store until its scope closes, or fails with a path- and pid-free `StoreFailure`. */
+  const lockDirectory = Effect.gen(function*() {
+    const key = `${pid}\u0000${path.resolve(root)}`
+    if (openInProcess.has(key)) return yield* failure("open", "the data directory is already open in this process")
+    openInProcess.add(key)
+    yield* Effect.addFinalizer(() => Effect.sync(() => openInProcess.delete(key)))
+
+    const info: LockFile.LockInfo = {
+      pid,
+      instanceId: `store_${token}`,
+      acquiredAt: yield* Clock.currentTimeMillis,
+      token: yield* LockFile.randomId
+    }
+    const take = Effect.gen(function*() {
+      if (yield* LockFile.createExclusive(fs, lockPath, info)) return true
+      const holder = yield* LockFile.readHolder(fs, lockPath)
+      if (Option.isSome(holder)) {
+        if (!(yield* isStaleLock(holder.value))) return false
+        yield* LockFile.breakIfStale(
+          fs,
+          lockPath,
+          info,
+          isStaleLock,
+          (stale) =>
+            Effect.logWarning("WorkerStore: taking over the data directory from a runtime process that is gone").pipe(
+              Effect.annotateLogs(stale._tag === "Known" ? { previousPid: stale.info.pid } : {})
+            )
+        )
+      }
+      return yield* LockFile.createExclusive(fs, lockPath, info)
+    }).pipe(Effect.mapError(platformFailure("open", "could not lock the data directory")))
+    if (!(yield* take)) {
+      return yield* failure("open", "the data directory is in use by another runtime process")
+    }
+    // Registered before every other finalizer of the store, so it runs after them (the clean marker included).
+    yield* Effect.addFinalizer(() => Effect.ignore(LockFile.releaseIfOwned(fs, lockPath, info)))
+  })
 
   // -- file primitives (errors are PlatformErrors; callers map them to fixed messages) --------------------------
 
@@ -479,6 +564,8 @@ export const make = Effect.fnUntraced(function*(
   yield* fs.makeDirectory(workersRoot, { recursive: true }).pipe(
     Effect.mapError(platformFailure("open", "could not create the store directory"))
   )
+  // Before anything in the directory is read or removed: it may be another process's.
+  yield* lockDirectory
   yield* removeTemporaries(root)
   // Consumed before anything is written, so that only the close that ends this opening can mark the store clean.
   const clean = yield* readOptional(path.join(root, CLEAN_FILE)).pipe(
@@ -884,6 +971,6 @@ export const make = Effect.fnUntraced(function*(
  * @category layers
  */
 export const layer = (
-  options: { readonly directory: string }
+  options: Options
 ): Layer.Layer<WorkerStore.WorkerStore, Errors.StoreFailure, FileSystem.FileSystem | Path.Path> =>
   Layer.effect(WorkerStore.WorkerStore, make(options))

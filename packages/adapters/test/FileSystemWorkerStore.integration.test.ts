@@ -6,7 +6,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Errors, Ids, RuntimeEvent, Transcript, Worker, WorkerStore } from "@yoi/domain"
-import { Effect, FileSystem, Layer, Option, Path, PlatformError } from "effect"
+import { Effect, Exit, FileSystem, Layer, Option, Path, PlatformError, Scope } from "effect"
 import * as FileSystemWorkerStore from "../src/FileSystemWorkerStore.ts"
 import { workerStoreContract } from "./contract/WorkerStoreContract.ts"
 
@@ -73,16 +73,33 @@ const observe = Effect.fnUntraced(function*(store: Store, workerId: Ids.WorkerId
   }
 })
 
-/** What a test can do to the files under a store, and the path-free check every message must pass. */
+/**
+ * What a test can do to the files under a store, and the path-free check every message must pass.
+ *
+ * `open` plays a new process each time (its own fake pid) after every earlier one has died, so a store left open is
+ * a crashed process's: its directory lock is taken over, and no clean marker is written for it. `openAs` opens as a
+ * given fake pid, which stays alive until the test adds it to `dead`.
+ */
 const disk = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const directory = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-store-" })
   const fileOf = (workerId: string, name: string) => path.join(directory, "workers", workerId, name)
+  const dead = new Set<number>()
+  const opened: Array<number> = []
+  const openAs = (pid: number) => FileSystemWorkerStore.make({ directory, pid, isProcessAlive: (p) => !dead.has(p) })
   return {
     directory,
     fileOf,
-    open: FileSystemWorkerStore.make({ directory }),
+    dead,
+    openAs,
+    lockPath: path.join(directory, "runtime.lock"),
+    open: Effect.suspend(() => {
+      for (const pid of opened) dead.add(pid)
+      const pid = 2_000_000 + opened.length
+      opened.push(pid)
+      return openAs(pid)
+    }),
     size: (workerId: string, name: string) => Effect.map(fs.stat(fileOf(workerId, name)), (info) => Number(info.size)),
     append: (workerId: string, name: string, text: string) =>
       fs.writeFileString(fileOf(workerId, name), text, { flag: "a" }),
@@ -324,6 +341,7 @@ describe("FileSystemWorkerStore", () => {
       yield* Effect.forEach(range(6, 15), (i) => store.commit(w1, { events: [event(i)] }), { concurrency: "unbounded" })
       assert.deepStrictEqual(yield* files.files, [
         "runtime.json",
+        "runtime.lock",
         "workers",
         "workers/w_1",
         "workers/w_1/events.jsonl",
@@ -504,6 +522,73 @@ describe("FileSystemWorkerStore", () => {
     }).pipe(Effect.provide(probed(probe)))
   })
 
+  it.effect("one store per directory: a second open fails while the first is open, in this process or another", () =>
+    Effect.gen(function*() {
+      const files = yield* disk
+      const fs = yield* FileSystem.FileSystem
+      const scope = yield* Scope.make()
+      const first = yield* Scope.provide(files.openAs(3_000_001), scope)
+      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+      const before = yield* files.files
+
+      // the same process again, then a live other process: both refused, nothing in the directory touched
+      yield* files.write(w1, "worker.json.abc-1.tmp", "{")
+      for (const pid of [3_000_001, 3_000_002]) {
+        const refused = yield* Effect.flip(Effect.scoped(files.openAs(pid)))
+        assert.instanceOf(refused, Errors.StoreFailure)
+        assert.strictEqual(refused.operation, "open")
+        assert.strictEqual(
+          refused.message,
+          pid === 3_000_001
+            ? "the data directory is already open in this process"
+            : "the data directory is in use by another runtime process"
+        )
+        files.assertPathFree(refused.message)
+        assert.notInclude(refused.message, "3000001")
+      }
+      assert.deepStrictEqual(yield* files.files, [...before, "workers/w_1/worker.json.abc-1.tmp"].sort())
+      assert.deepStrictEqual((yield* observe(first, w1)).transcript.entries, [entry(1)])
+
+      // closing releases the lock; the next store opens
+      yield* Scope.close(scope, Exit.void)
+      assert.isFalse(yield* fs.exists(files.lockPath))
+      const second = yield* files.openAs(3_000_002)
+      assert.deepStrictEqual((yield* observe(second, w1)).transcript.entries, [entry(1)])
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.effect("a lock left by a process that died, or by this pid's previous incarnation, is taken over at once", () =>
+    Effect.gen(function*() {
+      const files = yield* disk
+      const fs = yield* FileSystem.FileSystem
+      const ghost = (pid: number) =>
+        fs.writeFileString(files.lockPath, JSON.stringify({ pid, instanceId: "store_x", acquiredAt: 0, token: "t" }))
+
+      // a live holder: refused
+      yield* ghost(4_242)
+      assert.strictEqual(
+        (yield* Effect.flip(Effect.scoped(files.openAs(3_000_001)))).message,
+        "the data directory is in use by another runtime process"
+      )
+      // the holder died (SIGKILL, a crash): taken over, and the lock is ours
+      files.dead.add(4_242)
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* files.openAs(3_000_001)
+        const text = yield* fs.readFileString(files.lockPath)
+        assert.strictEqual(JSON.parse(text).pid, 3_000_001)
+      }))
+      assert.isFalse(yield* fs.exists(files.lockPath))
+
+      // a lock bearing our own pid that no open store of this process holds: a restarted container reusing the pid
+      yield* ghost(3_000_001)
+      yield* Effect.scoped(files.openAs(3_000_001))
+      // an unreadable lock (its creator died before writing it) that is fresh is respected
+      yield* fs.writeFileString(files.lockPath, "")
+      assert.strictEqual(
+        (yield* Effect.flip(Effect.scoped(files.openAs(3_000_001)))).message,
+        "the data directory is in use by another runtime process"
+      )
+    }).pipe(Effect.provide(NodeServices.layer)))
+
   it.effect("no diagnostic or error names the store directory or any path", () =>
     Effect.gen(function*() {
       const files = yield* disk
@@ -539,7 +624,7 @@ describe("FileSystemWorkerStore", () => {
           "workers/w_2",
           "workers/w_2/events.jsonl",
           "workers/w_2/worker.json"
-        ].concat(["runtime.json"]).sort(),
+        ].concat(["runtime.json", "runtime.lock"]).sort(),
         "the invalid id created nothing"
       )
       assert.isTrue(Option.isNone(yield* store.loadRuntime), "a corrupt runtime record reads as none")

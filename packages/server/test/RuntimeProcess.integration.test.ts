@@ -242,6 +242,27 @@ describe("runtime process", () => {
       printed.push(server.output())
     }).pipe(Effect.provide(TestServices)), { timeout: 60_000 })
 
+  it.live(
+    "refuses a data directory another runtime process has open, with a clear message; the first keeps serving",
+    () =>
+      Effect.gen(function*() {
+        const dataDir = yield* tempDir
+        const allocationDir = yield* tempDir
+        secrets.push(dataDir)
+        const env = { YOI_RUNTIME_TOKEN: token }
+        const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "owner"), env)
+        const second = yield* runServerToExit(serveArgs(dataDir, allocationDir, "intruder"), env)
+        printed.push(second.output)
+        assert.notStrictEqual(second.code, 0)
+        assert.include(second.output, "the data directory is in use by another runtime process")
+        assert.notInclude(second.output, "listening on")
+        const created = yield* withClient(first, (client) => client.CreateWorker({ displayName: "still here" }))
+        assert.strictEqual(created.worker.ref.runtimeId, "owner")
+        printed.push(first.output())
+      }).pipe(Effect.provide(TestServices)),
+    { timeout: 60_000 }
+  )
+
   it.live("refuses a non-loopback bind without a token, with a clear message", () =>
     Effect.gen(function*() {
       const dataDir = yield* tempDir
