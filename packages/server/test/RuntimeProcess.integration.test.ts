@@ -20,6 +20,10 @@ afterAll(() => {
 })
 
 const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-process-" }))
+/** A temp data directory, added to the strings no process output or answer may contain. */
+const secretDir = Effect.tap(tempDir, (directory) => Effect.sync(() => secrets.push(directory)))
+/** The environment every spawned server gets: the token comes from it. */
+const env = { YOI_RUNTIME_TOKEN: token }
 
 const withClient = <A, E>(
   server: ServerProcess,
@@ -66,10 +70,8 @@ describe("runtime process", () => {
     "SIGKILL during 20 concurrent runs, then restart: nothing acknowledged is lost",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
+        const dataDir = yield* secretDir
         const allocationDir = yield* tempDir
-        secrets.push(dataDir)
-        const env = { YOI_RUNTIME_TOKEN: token }
         const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "crash"), env)
         const acked = yield* withClient(first, (client) =>
           Effect.forEach(
@@ -137,10 +139,8 @@ describe("runtime process", () => {
     () =>
       Effect.gen(function*() {
         const allocationDir = yield* tempDir
-        const dataA = yield* tempDir
-        const dataB = yield* tempDir
-        secrets.push(dataA, dataB)
-        const env = { YOI_RUNTIME_TOKEN: token }
+        const dataA = yield* secretDir
+        const dataB = yield* secretDir
         const a = yield* spawnServer(serveArgs(dataA, allocationDir, "host-a"), env)
         const b = yield* spawnServer(serveArgs(dataB, allocationDir, "host-b"), env)
         const repo = `/srv/repo-${Date.now()}`
@@ -180,10 +180,8 @@ describe("runtime process", () => {
     "SIGTERM during a run: exit 0, the run is cancelled cleanly, and the store is consistent",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
+        const dataDir = yield* secretDir
         const allocationDir = yield* tempDir
-        secrets.push(dataDir)
-        const env = { YOI_RUNTIME_TOKEN: token }
         const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "graceful"), env)
         const { workerId, runId } = yield* withClient(first, (client) =>
           Effect.gen(function*() {
@@ -229,10 +227,9 @@ describe("runtime process", () => {
 
   it.live("a token is required on every RPC of the process", () =>
     Effect.gen(function*() {
-      const dataDir = yield* tempDir
+      const dataDir = yield* secretDir
       const allocationDir = yield* tempDir
-      secrets.push(dataDir)
-      const server = yield* spawnServer(serveArgs(dataDir, allocationDir, "auth"), { YOI_RUNTIME_TOKEN: token })
+      const server = yield* spawnServer(serveArgs(dataDir, allocationDir, "auth"), env)
       for (const clientToken of [null, "wrong-token"]) {
         const error = yield* withClient(server, (client) => Effect.flip(client.ListWorkers({})), clientToken)
         assert.strictEqual(record(error)._tag, "Unauthorized")
@@ -246,10 +243,8 @@ describe("runtime process", () => {
     "refuses a data directory another runtime process has open, with a clear message; the first keeps serving",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
+        const dataDir = yield* secretDir
         const allocationDir = yield* tempDir
-        secrets.push(dataDir)
-        const env = { YOI_RUNTIME_TOKEN: token }
         const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "owner"), env)
         const second = yield* runServerToExit(serveArgs(dataDir, allocationDir, "intruder"), env)
         printed.push(second.output)
@@ -265,9 +260,8 @@ describe("runtime process", () => {
 
   it.live("refuses a non-loopback bind without a token, with a clear message", () =>
     Effect.gen(function*() {
-      const dataDir = yield* tempDir
+      const dataDir = yield* secretDir
       const allocationDir = yield* tempDir
-      secrets.push(dataDir)
       const result = yield* runServerToExit([...serveArgs(dataDir, allocationDir, "exposed"), "--host", "0.0.0.0"])
       printed.push(result.output)
       assert.notStrictEqual(result.code, 0)
