@@ -10,8 +10,13 @@
  * - One run per Worker at most. A run is a fiber; cancel is fiber interruption. Every Worker transition happens
  *   under that Worker's lock; the canceller interrupts the run fiber while holding the lock and then writes
  *   `run_cancelled` itself, so no event of a cancelled run can follow it.
+ * - One command is one commit: every change a command makes to a Worker (the record, its events, its transcript
+ *   entries and its idempotency key) is built as one `Draft` and written by one `WorkerStore.commit`, so after a
+ *   crash it happened whole or not at all — ending a run and starting the next queued one, accepting an input
+ *   and remembering its key, creating a Worker with its initial input, stopping a Worker mid-run.
  * - Durable events are committed to the `WorkerStore` before they are published; transient deltas are only
- *   published. `seqReserved` is persisted ahead of the seqs handed out, so seqs are never reused after a crash.
+ *   published. `seqReserved` is persisted ahead of the seqs handed out, so seqs are never reused after a crash;
+ *   after a restart numbering resumes past it, while `lastSeq` stays the last seq an event carries.
  * - A queued input enters the transcript when its run starts, so the transcript reads in conversation order.
  *
  * Deliberately not here: transports, authentication, adapters (picked by `RuntimePresets`), process signals.
@@ -149,7 +154,15 @@ interface Entry {
   readonly workerId: Ids.WorkerId
   readonly lock: Semaphore.Semaphore
   record: WorkerStore.WorkerRecord
+  /** The last seq an event of this Worker carries (0 when none). */
   lastSeq: number
+  /**
+   * The seq the next event gets: `lastSeq + 1` while the process lives; after a restart, past every seq the last
+   * process may have handed out to transient events (`seqReserved`). Cursors below it are valid.
+   */
+  nextSeq: number
+  /** The last durable seq the previous process left: watchers from before it may have missed its deltas. */
+  restoredSeq: number
   transcriptCount: number
   run: RunState | undefined
   /** The summary last built from this entry, reused while its record is unchanged (views are immutable). */
@@ -163,6 +176,22 @@ type Outcome =
 
 type EventInput = RuntimeEvent.WorkerEventInput
 const withSeq = (event: EventInput, seq: number) => ({ ...event, seq }) as RuntimeEvent.WorkerEvent
+
+/**
+ * One command's whole change to a Worker, built under its lock and written by one commit (`apply`). `record` is
+ * the Worker's record as the change leaves it; `closes` / `starts` say which run fiber the commit ends and which
+ * it launches.
+ */
+interface Draft {
+  readonly at: number
+  readonly events: Array<EventInput>
+  readonly transcript: Array<Transcript.TranscriptEntry>
+  record: WorkerStore.WorkerRecord
+  closes: RunState | undefined
+  starts:
+    | { readonly inputId: string; readonly runId: string; readonly text: string; readonly userSeq: number }
+    | undefined
+}
 
 const seqBlock = 1024
 const recentInputsKept = 64
@@ -182,10 +211,154 @@ const workerCapabilities = (record: WorkerStore.WorkerRecord, profile: LlmEngine
     tools: profile?.tools ?? []
   })
 
-const rememberInput = (record: WorkerStore.WorkerRecord, key: string | undefined, accepted: Requests.InputAccepted) =>
-  key === undefined
-    ? record.recentInputs
-    : [...record.recentInputs, new WorkerStore.RecentInput({ key, accepted })].slice(-recentInputsKept)
+/**
+ * The keys a retry is answered from: the last `recentInputsKept` `SendInput` keys, and the initial input's for as
+ * long as the Worker lives (a `CreateWorker` retry answers with it).
+ */
+const rememberInput = (record: WorkerStore.WorkerRecord, key: string | undefined, accepted: Requests.InputAccepted) => {
+  if (key === undefined) return record.recentInputs
+  const initial = record.recentInputs.filter((r) => r.key === initialInputKey)
+  const others = record.recentInputs.filter((r) => r.key !== initialInputKey)
+  const remembered = new WorkerStore.RecentInput({ key, accepted })
+  return key === initialInputKey
+    ? [remembered, ...others]
+    : [...initial, ...[...others, remembered].slice(-recentInputsKept)]
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Drafts: pure steps of a transition, applied by one commit
+
+const draft = (entry: Entry, at: number): Draft => ({
+  at,
+  events: [],
+  transcript: [],
+  record: entry.record,
+  closes: undefined,
+  starts: undefined
+})
+
+const patch = (d: Draft, fields: Partial<WorkerStore.WorkerRecord>) => {
+  d.record = new WorkerStore.WorkerRecord({ ...d.record, ...fields, lastActivityAt: d.at })
+}
+
+/** The seq the draft's next transcript entry gets. */
+const nextEntrySeq = (entry: Entry, d: Draft) => entry.transcriptCount + d.transcript.length + 1
+
+/**
+ * Adds starting `input` to a draft whose Worker is free (no run, or its run closed in this draft): the user's
+ * transcript entry, `input_accepted` (for an input that was not queued), `run_started` and the status change.
+ * Returns the index of its first event in the draft.
+ */
+const startInput = (
+  entry: Entry,
+  d: Draft,
+  input: { readonly inputId: string; readonly runId: string; readonly text: string },
+  queued: boolean
+): number => {
+  const at = d.at
+  const index = d.events.length
+  const userSeq = nextEntrySeq(entry, d)
+  if (!queued) {
+    d.events.push({ _tag: "input_accepted", at, runId: input.runId, inputId: input.inputId, text: input.text })
+  }
+  d.events.push({ _tag: "run_started", at, runId: input.runId, inputId: input.inputId })
+  if (d.record.status !== "running") {
+    d.events.push({ _tag: "status_changed", at, from: d.record.status, to: "running" })
+  }
+  d.transcript.push(
+    new Transcript.TranscriptEntry({ seq: userSeq, runId: input.runId, kind: "user", text: input.text, at })
+  )
+  patch(d, {
+    status: "running",
+    currentRun: new Worker.CurrentRun({
+      runId: input.runId as Ids.RunId,
+      inputId: input.inputId as Ids.InputId,
+      startedAt: at
+    }),
+    queue: d.record.queue.filter((q) => q.inputId !== input.inputId)
+  })
+  d.starts = { ...input, userSeq }
+  return index
+}
+
+/** Sets the draft's status, with its `status_changed` event when it moves. */
+const settle = (d: Draft, to: Worker.WorkerStatus) => {
+  if (d.record.status === to) return
+  d.events.push({ _tag: "status_changed", at: d.at, from: d.record.status, to })
+  patch(d, { status: to })
+}
+
+/**
+ * Adds the end of `run` to a draft (the run fiber is finished or interrupted): its transcript entries (reasoning,
+ * the assistant's text — kept and marked interrupted unless it finished —, the error of a failed run), `usage`
+ * and the outcome's event, and the record's usage and last error. The status is the caller's next step.
+ */
+const closeRun = (entry: Entry, d: Draft, run: RunState, outcome: Outcome) => {
+  const at = d.at
+  const interrupted = outcome._tag !== "finished"
+  if (run.reasoning.length > 0) {
+    d.transcript.push(
+      new Transcript.TranscriptEntry({
+        seq: nextEntrySeq(entry, d),
+        runId: run.runId,
+        kind: "reasoning",
+        text: run.reasoning,
+        at,
+        ...(interrupted ? { interrupted } : {})
+      })
+    )
+  }
+  if (run.text.length > 0 || outcome._tag === "finished") {
+    d.transcript.push(
+      new Transcript.TranscriptEntry({
+        seq: nextEntrySeq(entry, d),
+        runId: run.runId,
+        kind: "assistant",
+        text: run.text,
+        at,
+        ...(interrupted ? { interrupted } : {})
+      })
+    )
+  }
+  if (outcome._tag === "failed") {
+    d.transcript.push(
+      new Transcript.TranscriptEntry({
+        seq: nextEntrySeq(entry, d),
+        runId: run.runId,
+        kind: "error",
+        text: `${outcome.code}: ${outcome.message}`,
+        at
+      })
+    )
+  }
+  const totals = Worker.addUsage(d.record.usage, run.usage, outcome._tag)
+  if (outcome._tag === "finished") {
+    if (run.reasoning.length > 0) d.events.push({ _tag: "reasoning_done", at, runId: run.runId, text: run.reasoning })
+    d.events.push({ _tag: "text_done", at, runId: run.runId, text: run.text })
+  }
+  d.events.push({ _tag: "usage", at, runId: run.runId, run: run.usage, total: totals })
+  if (outcome._tag === "finished") d.events.push({ _tag: "run_finished", at, runId: run.runId })
+  else if (outcome._tag === "cancelled") {
+    d.events.push({ _tag: "run_cancelled", at, runId: run.runId, reason: outcome.reason })
+  } else {
+    d.events.push({
+      _tag: "run_failed",
+      at,
+      runId: run.runId,
+      reason: outcome.reason,
+      code: outcome.code,
+      message: outcome.message
+    })
+  }
+  patch(d, {
+    currentRun: undefined,
+    usage: totals,
+    lastError: outcome._tag === "failed"
+      ? new Worker.LastError({ code: outcome.code, message: outcome.message, at })
+      : d.record.lastError
+  })
+  d.closes = run
+}
 
 /**
  * Builds a Runtime over the four ports.
@@ -231,8 +404,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     bus.publishRuntime({ ...event, seq: ++runtimeSeq } as RuntimeEvent.RuntimeEvent)
 
   /**
-   * Assigns seqs, persists (transcript, durable events, record) and publishes, uninterruptibly. Callers hold the
-   * Worker's lock.
+   * Assigns seqs, persists (transcript, durable events, record) in one commit and publishes, uninterruptibly.
+   * Callers hold the Worker's lock.
    */
   const emit = (
     entry: Entry,
@@ -243,11 +416,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     } = {}
   ): Effect.Effect<ReadonlyArray<RuntimeEvent.WorkerEvent>, Errors.StoreFailure> =>
     Effect.suspend(() => {
-      const first = entry.lastSeq + 1
+      const first = entry.nextSeq
       const numbered = events.map((event, i) => withSeq(event, first + i))
-      const last = entry.lastSeq + numbered.length
+      const last = first + numbered.length - 1
       let record = change.record
-      if (last > (record ?? entry.record).seqReserved) {
+      if (numbered.length > 0 && last > (record ?? entry.record).seqReserved) {
         record = new WorkerStore.WorkerRecord({ ...(record ?? entry.record), seqReserved: last + seqBlock })
       }
       const durable = numbered.filter((event) => !RuntimeEvent.isTransient(event))
@@ -257,7 +430,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         : store.commit(entry.workerId, { transcript, events: durable, record })
       return persist.pipe(
         Effect.andThen(Effect.sync(() => {
-          entry.lastSeq = last
+          if (numbered.length > 0) {
+            entry.lastSeq = last
+            entry.nextSeq = last + 1
+          }
           entry.transcriptCount += transcript.length
           if (record !== undefined) entry.record = record
         })),
@@ -266,8 +442,28 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       )
     }).pipe(Effect.uninterruptible)
 
-  const updateRecord = (entry: Entry, patch: Partial<WorkerStore.WorkerRecord>, at: number) =>
-    new WorkerStore.WorkerRecord({ ...entry.record, ...patch, lastActivityAt: at })
+  /** The seq the draft's `index`-th event will get when applied (the caller holds the lock). */
+  const seqOf = (entry: Entry, index: number) => entry.nextSeq + index
+
+  /**
+   * Writes a draft as one commit, then moves the live state with it: the run it closes leaves, the run it starts
+   * is launched, and the Runtime's watchers hear of a status change. Callers hold the Worker's lock.
+   */
+  const apply = (entry: Entry, d: Draft) =>
+    Effect.gen(function*() {
+      const from = entry.record.status
+      const emitted = yield* emit(entry, d.events, { transcript: d.transcript, record: d.record })
+      if (d.closes !== undefined && entry.run === d.closes) entry.run = undefined
+      if (d.starts !== undefined) yield* launch(entry, d.starts, d.at)
+      return { emitted, from, to: entry.record.status }
+    })
+
+  /** `apply`, then the Runtime-wide `worker_status` event when the status moved. */
+  const commit = (entry: Entry, d: Draft) =>
+    Effect.tap(apply(entry, d), ({ from, to }) => announceStatus(entry, from, to, d.at))
+
+  const announceStatus = (entry: Entry, from: Worker.WorkerStatus, to: Worker.WorkerStatus, at: number) =>
+    from === to ? Effect.void : publishRuntime({ _tag: "worker_status", at, workerId: entry.workerId, from, to })
 
   // ---- views ----------------------------------------------------------------------------------------------------
 
@@ -329,41 +525,23 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   // ---- runs -----------------------------------------------------------------------------------------------------
 
-  /** Starts a run for `input` (caller holds the lock and has checked the Worker is free). */
-  const startRun = (
+  /** After a run closed in `d`: start the next queued input, or go idle. While shutting down, queues wait. */
+  const continueOrIdle = (entry: Entry, d: Draft) => {
+    const next = stopping ? undefined : d.record.queue[0]
+    if (next !== undefined) startInput(entry, d, next, true)
+    else settle(d, "idle")
+  }
+
+  /** The run fiber of a committed start (caller holds the lock). */
+  const launch = (
     entry: Entry,
-    input: { readonly inputId: string; readonly runId: string; readonly text: string },
-    how: { readonly queued: boolean; readonly wasRunning: boolean }
+    start: NonNullable<Draft["starts"]>,
+    at: number
   ) =>
     Effect.gen(function*() {
-      const at = yield* Clock.currentTimeMillis
-      const userSeq = entry.transcriptCount + 1
-      const events: Array<EventInput> = []
-      if (!how.queued) {
-        events.push({ _tag: "input_accepted", at, runId: input.runId, inputId: input.inputId, text: input.text })
-      }
-      events.push({ _tag: "run_started", at, runId: input.runId, inputId: input.inputId })
-      if (!how.wasRunning) events.push({ _tag: "status_changed", at, from: entry.record.status, to: "running" })
-      const currentRun = new Worker.CurrentRun({
-        runId: input.runId as Ids.RunId,
-        inputId: input.inputId as Ids.InputId,
-        startedAt: at
-      })
-      const record = updateRecord(entry, {
-        status: "running",
-        currentRun,
-        queue: entry.record.queue.filter((q) => q.inputId !== input.inputId)
-      }, at)
-      const previousStatus = entry.record.status
-      const emitted = yield* emit(entry, events, {
-        transcript: [
-          new Transcript.TranscriptEntry({ seq: userSeq, runId: input.runId, kind: "user", text: input.text, at })
-        ],
-        record
-      })
       const run: RunState = {
-        runId: input.runId,
-        inputId: input.inputId,
+        runId: start.runId,
+        inputId: start.inputId,
         startedAt: at,
         text: "",
         reasoning: "",
@@ -371,17 +549,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         fiber: undefined
       }
       entry.run = run
-      run.fiber = yield* FiberMap.run(runs, input.runId, Effect.interruptible(execute(entry, run, input.text, userSeq)))
-      if (previousStatus !== "running") {
-        yield* publishRuntime({
-          _tag: "worker_status",
-          at,
-          workerId: entry.workerId,
-          from: previousStatus,
-          to: "running"
-        })
-      }
-      return { userSeq, eventSeq: emitted[0]!.seq }
+      run.fiber = yield* FiberMap.run(
+        runs,
+        start.runId,
+        Effect.interruptible(execute(entry, run, start.text, start.userSeq))
+      )
     })
 
   /** The run fiber: stream the engine, emit under the lock, and end the run under the lock. */
@@ -425,7 +597,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       // Ending takes the lock; once it holds it, nothing may interrupt the write.
       Effect.flatMap((outcome) =>
         entry.lock.withPermit(Effect.uninterruptible(
-          Effect.suspend(() => entry.run === run ? endRun(entry, run, outcome, "next") : Effect.void)
+          Effect.suspend(() => entry.run === run ? finishRun(entry, run, outcome) : Effect.void)
         ))
       ),
       Effect.catchTag(
@@ -491,98 +663,22 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       if (events.length > 0 || transcript.length > 0) yield* emit(entry, events, { transcript })
     }).pipe(Effect.uninterruptible)
 
-  /**
-   * Ends the current run (caller holds the lock; the run fiber is finished or interrupted). `continuation`:
-   * `next` starts the next queued input, `idle` leaves the Worker idle (interrupt, stop).
-   */
-  const endRun = (entry: Entry, run: RunState, outcome: Outcome, continuation: "next" | "idle") =>
+  /** Ends the current run and starts the next queued input, in one commit (caller holds the lock). */
+  const finishRun = (entry: Entry, run: RunState, outcome: Outcome) =>
     Effect.gen(function*() {
-      const at = yield* Clock.currentTimeMillis
-      const interrupted = outcome._tag !== "finished"
-      const transcript: Array<Transcript.TranscriptEntry> = []
-      const nextSeq = () => entry.transcriptCount + transcript.length + 1
-      if (run.reasoning.length > 0) {
-        transcript.push(
-          new Transcript.TranscriptEntry({
-            seq: nextSeq(),
-            runId: run.runId,
-            kind: "reasoning",
-            text: run.reasoning,
-            at,
-            ...(interrupted ? { interrupted } : {})
-          })
-        )
-      }
-      if (run.text.length > 0 || outcome._tag === "finished") {
-        transcript.push(
-          new Transcript.TranscriptEntry({
-            seq: nextSeq(),
-            runId: run.runId,
-            kind: "assistant",
-            text: run.text,
-            at,
-            ...(interrupted ? { interrupted } : {})
-          })
-        )
-      }
-      if (outcome._tag === "failed") {
-        transcript.push(
-          new Transcript.TranscriptEntry({
-            seq: nextSeq(),
-            runId: run.runId,
-            kind: "error",
-            text: `${outcome.code}: ${outcome.message}`,
-            at
-          })
-        )
-      }
-      const totals = Worker.addUsage(entry.record.usage, run.usage, outcome._tag)
-      const events: Array<EventInput> = []
-      if (outcome._tag === "finished") {
-        if (run.reasoning.length > 0) events.push({ _tag: "reasoning_done", at, runId: run.runId, text: run.reasoning })
-        events.push({ _tag: "text_done", at, runId: run.runId, text: run.text })
-      }
-      events.push({ _tag: "usage", at, runId: run.runId, run: run.usage, total: totals })
-      if (outcome._tag === "finished") events.push({ _tag: "run_finished", at, runId: run.runId })
-      else if (outcome._tag === "cancelled") {
-        events.push({ _tag: "run_cancelled", at, runId: run.runId, reason: outcome.reason })
-      } else {
-        events.push({
-          _tag: "run_failed",
-          at,
-          runId: run.runId,
-          reason: outcome.reason,
-          code: outcome.code,
-          message: outcome.message
-        })
-      }
-      // While shutting down, queued inputs stay queued: they start after the next start.
-      const next = continuation === "next" && !stopping ? entry.record.queue[0] : undefined
-      if (next === undefined) events.push({ _tag: "status_changed", at, from: "running", to: "idle" })
-      const record = updateRecord(entry, {
-        status: next === undefined ? "idle" : "running",
-        currentRun: undefined,
-        usage: totals,
-        lastError: outcome._tag === "failed"
-          ? new Worker.LastError({ code: outcome.code, message: outcome.message, at })
-          : entry.record.lastError
-      }, at)
-      entry.run = undefined
-      yield* emit(entry, events, { transcript, record })
-      if (next !== undefined) {
-        yield* startRun(entry, next, { queued: true, wasRunning: true })
-      } else {
-        yield* publishRuntime({ _tag: "worker_status", at, workerId: entry.workerId, from: "running", to: "idle" })
-      }
+      const d = draft(entry, yield* Clock.currentTimeMillis)
+      closeRun(entry, d, run, outcome)
+      continueOrIdle(entry, d)
+      yield* commit(entry, d)
     })
 
-  /** Interrupts the run fiber and records the cancellation (caller holds the lock). */
-  const cancelCurrent = (entry: Entry, reason: string, continuation: "next" | "idle") =>
+  /** Interrupts the current run's fiber, then closes the run in `d` as cancelled (caller holds the lock). */
+  const cancelInto = (entry: Entry, d: Draft, reason: string) =>
     Effect.gen(function*() {
       const run = entry.run
       if (run === undefined) return undefined
       if (run.fiber !== undefined) yield* Fiber.interrupt(run.fiber)
-      yield* endRun(entry, run, { _tag: "cancelled", reason }, continuation)
+      closeRun(entry, d, run, { _tag: "cancelled", reason })
       return run.runId
     })
 
@@ -613,50 +709,42 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       }
       const inputId = yield* nextId("i_")
       const runId = yield* nextId("r_")
+      const d = draft(entry, yield* Clock.currentTimeMillis)
       if (run !== undefined && whenBusy === "enqueue") {
         if (entry.record.queue.length >= limits.maxQueuedInputs) {
           return yield* new Errors.QueueFull({ workerId: entry.workerId, capacity: limits.maxQueuedInputs })
         }
-        const at = yield* Clock.currentTimeMillis
         const queued = new Worker.QueuedInput({
           inputId: inputId as Ids.InputId,
           runId: runId as Ids.RunId,
           text,
-          queuedAt: at
+          queuedAt: d.at
         })
-        const eventSeq = entry.lastSeq + 1
-        const accepted = new Requests.InputAccepted({ inputId, runId, status: "queued", eventSeq })
-        yield* emit(entry, [{
+        const accepted = new Requests.InputAccepted({ inputId, runId, status: "queued", eventSeq: seqOf(entry, 0) })
+        d.events.push({
           _tag: "input_queued",
-          at,
+          at: d.at,
           runId,
           inputId,
           text,
           position: entry.record.queue.length + 1
-        }], {
-          record: updateRecord(entry, {
-            queue: [...entry.record.queue, queued],
-            recentInputs: rememberInput(entry.record, key, accepted)
-          }, at)
         })
+        patch(d, { queue: [...entry.record.queue, queued], recentInputs: rememberInput(d.record, key, accepted) })
+        yield* commit(entry, d)
         return accepted
       }
-      if (run !== undefined) yield* cancelCurrent(entry, "interrupted by new input", "idle")
-      const started = yield* startRun(entry, { inputId, runId, text }, { queued: false, wasRunning: false })
+      // interrupt: the cancelled run's end and this input's start are one commit
+      if (run !== undefined) yield* cancelInto(entry, d, "interrupted by new input")
+      const index = startInput(entry, d, { inputId, runId, text }, false)
       const accepted = new Requests.InputAccepted({
         inputId,
         runId,
         status: "started",
-        transcriptSeq: started.userSeq,
-        eventSeq: started.eventSeq
+        transcriptSeq: d.starts!.userSeq,
+        eventSeq: seqOf(entry, index)
       })
-      if (key !== undefined) {
-        entry.record = new WorkerStore.WorkerRecord({
-          ...entry.record,
-          recentInputs: rememberInput(entry.record, key, accepted)
-        })
-        yield* store.commit(entry.workerId, { record: entry.record })
-      }
+      patch(d, { recentInputs: rememberInput(d.record, key, accepted) })
+      yield* commit(entry, d)
       return accepted
     })
 
@@ -733,30 +821,40 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           createIdempotencyKey: key,
           recentInputs: []
         })
-        yield* store.commit(workerId, { record }).pipe(
-          Effect.tapError(() => scope.length > 0 ? Effect.ignore(allocation.release(ref)) : Effect.void)
-        )
         const entry: Entry = {
           workerId,
           lock: yield* Semaphore.make(1),
           record,
           lastSeq: 0,
+          nextSeq: 1,
+          restoredSeq: 0,
           transcriptCount: 0,
           run: undefined
         }
+        // The Worker and its initial input (with the key that makes a retry answer both) are one commit.
+        const d = draft(entry, at)
+        let input: Requests.InputAccepted | undefined
+        if (initialText !== undefined) {
+          const inputId = yield* nextId("i_")
+          const runId = yield* nextId("r_")
+          const index = startInput(entry, d, { inputId, runId, text: initialText }, false)
+          input = new Requests.InputAccepted({
+            inputId,
+            runId,
+            status: "started",
+            transcriptSeq: d.starts!.userSeq,
+            eventSeq: seqOf(entry, index)
+          })
+          patch(d, { recentInputs: rememberInput(d.record, initialInputKey, input) })
+        }
+        const { from, to } = yield* entry.lock.withPermit(apply(entry, d)).pipe(
+          Effect.tapError(() => scope.length > 0 ? Effect.ignore(allocation.release(ref)) : Effect.void)
+        )
         workers.set(workerId, entry)
         order.push(workerId)
         if (key !== undefined) createKeys.set(key, workerId)
         yield* publishRuntime({ _tag: "worker_created", at, workerId, displayName: record.displayName })
-        const input = initialText === undefined ? undefined : yield* entry.lock.withPermit(
-          acceptInput(entry, initialText, "reject", initialInputKey).pipe(
-            Effect.catchTags({
-              WorkerBusy: Effect.die,
-              WorkerStopped: Effect.die,
-              QueueFull: Effect.die
-            })
-          )
-        )
+        yield* announceStatus(entry, from, to, at)
         return new Requests.CreatedWorker({ worker: toDetail(entry), ...(input !== undefined ? { input } : {}) })
       }))
     })
@@ -769,24 +867,26 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         if (entry.record.status === "stopped") {
           return new Requests.StopWorkerResult({ outcome: "already_stopped", droppedQueued: 0 })
         }
-        const cancelledRunId = yield* cancelCurrent(entry, "worker_stopped", "idle")
-        const at = yield* Clock.currentTimeMillis
-        const dropped = entry.record.queue
-        const events: Array<EventInput> = dropped.map((q) => ({
-          _tag: "input_cancelled" as const,
-          at,
-          runId: q.runId,
-          inputId: q.inputId,
-          reason: "worker_stopped"
-        }))
-        const from = entry.record.status
-        events.push({ _tag: "worker_stopped", at, reason })
-        events.push({ _tag: "status_changed", at, from, to: "stopped" })
-        yield* emit(entry, events, { record: updateRecord(entry, { status: "stopped", queue: [] }, at) })
+        // The cancelled run, the dropped queue and the stop are one commit.
+        const d = draft(entry, yield* Clock.currentTimeMillis)
+        const cancelledRunId = yield* cancelInto(entry, d, "worker_stopped")
+        const dropped = d.record.queue
+        for (const q of dropped) {
+          d.events.push({
+            _tag: "input_cancelled",
+            at: d.at,
+            runId: q.runId,
+            inputId: q.inputId,
+            reason: "worker_stopped"
+          })
+        }
+        d.events.push({ _tag: "worker_stopped", at: d.at, reason })
+        patch(d, { queue: [] })
+        settle(d, "stopped")
+        yield* commit(entry, d)
         if (entry.record.scope.length > 0) {
           yield* allocation.release(new Ids.WorkerRef({ runtimeId, workerId: entry.workerId }))
         }
-        yield* publishRuntime({ _tag: "worker_status", at, workerId: entry.workerId, from, to: "stopped" })
         return new Requests.StopWorkerResult({
           outcome: "stopped",
           droppedQueued: dropped.length,
@@ -800,10 +900,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const entry = yield* lookup(request.workerId)
       const reason = sanitizeReason(request.reason, "cancelled")
       return yield* entry.lock.withPermit(Effect.gen(function*() {
-        const runId = yield* cancelCurrent(entry, reason, "next")
-        return runId === undefined
-          ? new Requests.CancelRunResult({ outcome: "not_running" })
-          : new Requests.CancelRunResult({ outcome: "cancelled", runId })
+        if (entry.run === undefined) return new Requests.CancelRunResult({ outcome: "not_running" })
+        const d = draft(entry, yield* Clock.currentTimeMillis)
+        const runId = (yield* cancelInto(entry, d, reason))!
+        continueOrIdle(entry, d)
+        yield* commit(entry, d)
+        return new Requests.CancelRunResult({ outcome: "cancelled", runId })
       }))
     })
 
@@ -814,14 +916,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       return yield* entry.lock.withPermit(Effect.gen(function*() {
         const queued = entry.record.queue.find((q) => q.inputId === inputId)
         if (queued === undefined) return new Requests.CancelQueuedResult({ outcome: "not_queued" })
-        const at = yield* Clock.currentTimeMillis
-        yield* emit(entry, [{
-          _tag: "input_cancelled",
-          at,
-          runId: queued.runId,
-          inputId,
-          reason: "cancelled"
-        }], { record: updateRecord(entry, { queue: entry.record.queue.filter((q) => q !== queued) }, at) })
+        const d = draft(entry, yield* Clock.currentTimeMillis)
+        d.events.push({ _tag: "input_cancelled", at: d.at, runId: queued.runId, inputId, reason: "cancelled" })
+        patch(d, { queue: d.record.queue.filter((q) => q !== queued) })
+        yield* commit(entry, d)
         return new Requests.CancelQueuedResult({ outcome: "cancelled" })
       }))
     })
@@ -859,13 +957,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const entry = yield* lookup(request.workerId)
       const after = (yield* Validate.int(request.after, "after")) ?? 0
       const { snapshot, subscription, storeUpTo } = yield* entry.lock.withPermit(Effect.gen(function*() {
-        if (after > entry.lastSeq) {
+        // Every seq handed out is a valid cursor, including a delta's the last process handed out before a crash.
+        if (after >= entry.nextSeq) {
           return yield* new Errors.CursorOutOfRange({ after, lastSeq: entry.lastSeq })
         }
         const subscription = yield* bus.subscribe(entry.workerId, { after, capacity: limits.watchBuffer })
-        // What the bus no longer (or, after a restart, never) buffered comes from the store: durable events only,
-        // so a watcher in that range may have missed transient deltas — the snapshot says so (`gap`).
-        const firstBuffered = subscription.replay[0]?.seq ?? entry.lastSeq + 1
+        // What the bus no longer (or, after a restart, never) buffered comes from the store: durable events only.
+        // A watcher missed transient deltas (`gap`) when the bus evicted events past its cursor, or when durable
+        // events of the last process follow it (their deltas were never stored).
+        const firstBuffered = subscription.replay[0]?.seq ?? entry.nextSeq
         const storeUpTo = firstBuffered - 1
         const run = entry.run
         const snapshot: RuntimeEvent.WorkerSnapshot = {
@@ -874,7 +974,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           status: entry.record.status,
           lastSeq: entry.lastSeq,
           queueLength: entry.record.queue.length,
-          gap: storeUpTo > after,
+          gap: !subscription.complete || after < entry.restoredSeq,
           ...(run !== undefined
             ? {
               run: {
@@ -974,11 +1074,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   }
   const records = [...(yield* store.listWorkers)].sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
   for (const record of records) {
+    const lastDurable = yield* store.lastEventSeq(record.workerId)
     const entry: Entry = {
       workerId: record.workerId,
       lock: yield* Semaphore.make(1),
       record,
-      lastSeq: Math.max(record.seqReserved, yield* store.lastEventSeq(record.workerId)),
+      lastSeq: lastDurable,
+      nextSeq: Math.max(record.seqReserved, lastDurable) + 1,
+      restoredSeq: lastDurable,
       transcriptCount: yield* store.transcriptCount(record.workerId),
       run: undefined
     }
@@ -988,6 +1091,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     yield* reconcile(entry)
   }
 
+  /**
+   * A run the last process left in flight ends `run_failed { runtime_restarted }` like any failed run (an `error`
+   * transcript entry, a failure in usage; its deltas were never stored), and the next queued input starts — one
+   * commit. A record that says `running` without a run (written by an older version) just becomes idle.
+   */
   function reconcile(entry: Entry) {
     return Effect.gen(function*() {
       const record = entry.record
@@ -1000,31 +1108,26 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           )
         )
       }
-      if (record.status === "running" || record.currentRun !== undefined) {
-        const at = yield* Clock.currentTimeMillis
-        const runId = record.currentRun?.runId ?? "unknown"
-        yield* emit(entry, [
-          {
-            _tag: "run_failed",
-            at,
-            runId,
-            reason: "runtime_restarted",
-            code: "runtime_restarted",
-            message: "the runtime stopped while this run was in flight"
-          },
-          { _tag: "status_changed", at, from: "running", to: "idle" }
-        ], {
-          record: updateRecord(entry, {
-            status: "idle",
-            currentRun: undefined,
-            usage: Worker.addUsage(record.usage, Worker.UsageFigures.zero, "failed")
-          }, at)
+      const d = draft(entry, yield* Clock.currentTimeMillis)
+      const current = record.currentRun
+      if (current !== undefined) {
+        closeRun(entry, d, {
+          runId: current.runId,
+          inputId: current.inputId,
+          startedAt: current.startedAt,
+          text: "",
+          reasoning: "",
+          usage: Worker.UsageFigures.zero,
+          fiber: undefined
+        }, {
+          _tag: "failed",
+          reason: "runtime_restarted",
+          code: "runtime_restarted",
+          message: "the runtime stopped while this run was in flight"
         })
       }
-      const next = entry.record.queue[0]
-      if (next !== undefined && entry.record.status === "idle") {
-        yield* entry.lock.withPermit(startRun(entry, next, { queued: true, wasRunning: false }))
-      }
+      if (current !== undefined || record.status === "running" || record.queue.length > 0) continueOrIdle(entry, d)
+      if (d.events.length > 0 || d.record !== record) yield* entry.lock.withPermit(commit(entry, d))
     })
   }
 
@@ -1046,10 +1149,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.gen(function*() {
         stopping = true
         yield* Effect.timeoutOption(FiberMap.awaitEmpty(runs), grace)
-        yield* Effect.forEach(workers.values(), (entry) =>
+        yield* Effect.forEach([...workers.values()], (entry) =>
           entry.run === undefined
             ? Effect.void
-            : entry.lock.withPermit(cancelCurrent(entry, "runtime_stopping", "idle")).pipe(
+            : entry.lock.withPermit(Effect.gen(function*() {
+              const d = draft(entry, yield* Clock.currentTimeMillis)
+              if ((yield* cancelInto(entry, d, "runtime_stopping")) === undefined) return
+              settle(d, "idle")
+              yield* commit(entry, d)
+            })).pipe(
               Effect.catchTag(
                 "StoreFailure",
                 (failure) =>
