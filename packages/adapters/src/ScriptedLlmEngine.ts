@@ -5,11 +5,13 @@
  * provider configured use, and it says so in `info.scripted`.
  *
  * **Details** A per-input script can be given in the input itself, so a Runtime in another process can be driven
- * by tests: an input that starts with `/script {json}` is decoded with `Script` (typed; a malformed script is
- * an `EngineFailure`, never a crash); the lines after it are the prompt.
+ * by tests: an input that starts with `/script {json}` is decoded with `Script`. The prompt follows the JSON
+ * object, on the same line (`/script {"deltas":3} hello`) or on the next ones. A malformed script — bad JSON, a
+ * field of the wrong type, an unknown key (named in the message) — is an `EngineFailure` `invalid_script`, never a
+ * crash.
  */
 import { Errors, LlmEngine, Worker } from "@yoi/domain"
-import { Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, Predicate, Result, Schema, Stream } from "effect"
 
 /** What one run does. Every field is optional; unset ones fall back to the engine's options. @category schemas */
 export const Script = Schema.Struct({
@@ -42,7 +44,53 @@ export interface Options {
 }
 
 const scriptPrefix = "/script "
-const decodeScript = Schema.decodeUnknownEffect(Schema.fromJsonString(Script))
+const knownKeys = Object.keys(Script.fields)
+const decodeScript = Schema.decodeUnknownResult(Script)
+
+/** Where the JSON object at the start of `text` ends (the index after its `}`), or -1 if it does not close. */
+const objectEnd = (text: string): number => {
+  if (text[0] !== "{") return -1
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (inString) {
+      if (c === "\\") i++
+      else if (c === "\"") inString = false
+    } else if (c === "\"") inString = true
+    else if (c === "{" || c === "[") depth++
+    else if (c === "}" || c === "]") {
+      depth--
+      if (depth === 0) return i + 1
+    }
+  }
+  return -1
+}
+
+/** A short, printable rendering of user text for a message. */
+const quote = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)
+
+/** The script and the prompt of a `/script` input, or why the directive is malformed. */
+const parseDirective = (input: string): Result.Result<{ readonly script: Script; readonly prompt: string }, string> => {
+  const rest = input.slice(scriptPrefix.length)
+  const end = objectEnd(rest)
+  if (end === -1) return Result.fail("expected a JSON object after /script")
+  const json = Result.try(() => JSON.parse(rest.slice(0, end)) as unknown)
+  if (Result.isFailure(json) || !Predicate.isObject(json.success)) return Result.fail("the script is not valid JSON")
+  const unknown = Object.keys(json.success).filter((key) => !knownKeys.includes(key))
+  if (unknown.length > 0) {
+    return Result.fail(
+      `unknown key${unknown.length > 1 ? "s" : ""} ${unknown.slice(0, 5).map(quote).join(", ")} (known: ${
+        knownKeys.join(", ")
+      })`
+    )
+  }
+  const script = decodeScript(json.success)
+  if (Result.isFailure(script)) return Result.fail(script.failure.message.replace(/\s+/g, " ").slice(0, 200))
+  // The prompt: the rest of the line after the object, or the lines below it.
+  const prompt = rest.slice(end).replace(/^[ \t]*\n?/, "")
+  return Result.succeed({ script: script.success, prompt })
+}
 
 const failure = (message: string, code = "scripted_failure") =>
   new Errors.EngineFailure({ provider: "scripted", code, message })
@@ -111,14 +159,10 @@ export const make = (options: Options = {}): LlmEngine.LlmEngine["Service"] => {
     info: { provider: "scripted", model: "scripted", scripted: true },
     stream: (request) => {
       if ((options.inputScripts ?? true) && request.input.startsWith(scriptPrefix)) {
-        const newline = request.input.indexOf("\n")
-        const json = request.input.slice(scriptPrefix.length, newline === -1 ? undefined : newline)
-        const prompt = newline === -1 ? "" : request.input.slice(newline + 1)
-        return decodeScript(json).pipe(
-          Effect.mapError(() => failure("malformed /script directive", "invalid_script")),
-          Effect.map((script) => run({ ...request, input: prompt }, script)),
-          Stream.unwrap
-        )
+        const directive = parseDirective(request.input)
+        return Result.isFailure(directive)
+          ? Stream.fail(failure(`invalid /script directive: ${directive.failure}`, "invalid_script"))
+          : run({ ...request, input: directive.success.prompt }, directive.success.script)
       }
       return run(request, {})
     }

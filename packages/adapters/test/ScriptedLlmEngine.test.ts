@@ -286,12 +286,39 @@ describe("ScriptedLlmEngine", () => {
       }))
 
     // The module docs: after `/script {json}` comes the prompt. The directive itself is not part of it, so the
-    // default reply (and a reply function, and usage) must see only what follows the directive's line.
+    // default reply (and a reply function, and usage) must see only what follows the JSON object.
     it.effect("the lines after the directive are the prompt", () =>
       Effect.gen(function*() {
         const events = yield* collect(ScriptedLlmEngine.make(), `/script {"deltas":2}\nhello there`)
         assert.strictEqual(textDeltas(events).length, 2)
         assert.strictEqual(textDeltas(events).join(""), "Scripted reply to: hello there")
+      }))
+
+    it.effect("the prompt may follow the directive on the same line", () =>
+      Effect.gen(function*() {
+        for (
+          const [input, prompt] of [
+            [`/script {"deltas":2} hello there`, "hello there"],
+            [`/script {"reply":"a } b","deltas":1}  two\nlines`, "two\nlines"],
+            [`/script {"deltas":1}`, ""]
+          ] as const
+        ) {
+          const engine = ScriptedLlmEngine.make({ reply: (request) => `<${request.input}>` })
+          assert.strictEqual(
+            textDeltas(yield* collect(engine, input)).join(""),
+            input.includes("reply") ? "a } b" : `<${prompt}>`
+          )
+        }
+      }))
+
+    it.effect("unknown keys are named in the failure", () =>
+      Effect.gen(function*() {
+        const { error } = yield* collectFailure(ScriptedLlmEngine.make(), `/script {"delta":3,"reply":"x"} hi`)
+        assert.strictEqual(error.code, "invalid_script")
+        assert.include(error.message, `unknown key "delta"`)
+        assert.include(error.message, "known: reply, deltas, delayMs, reasoning, fail")
+        const wrong = yield* collectFailure(ScriptedLlmEngine.make(), `/script {"deltas":"3"} hi`)
+        assert.include(wrong.error.message, "deltas")
       }))
 
     const malformed = [
@@ -307,7 +334,8 @@ describe("ScriptedLlmEngine", () => {
       `{"fail":"later"}`,
       `{"delayMs":-5}`,
       `{"reply":5}`,
-      `{"deltas":2} trailing text`
+      `{"deltas":2`,
+      `{"deltas":2,"extra":true}`
     ]
     it.effect.each(malformed)(
       "a malformed script %j is an EngineFailure invalid_script, not a defect",
