@@ -1,13 +1,14 @@
 /**
- * The runtime as a real process: crash recovery after SIGKILL, a host-wide allocation table shared by two
- * processes, graceful SIGTERM, startup refusals, and a scan of everything the processes printed and answered for
- * the token and the data directory.
+ * The runtime as a real process: crash recovery after SIGKILL, crash atomicity under SIGKILL at random points of a
+ * keyed, queued workload with a client that retries, a host-wide allocation table shared by two processes,
+ * graceful SIGTERM, startup refusals, and a scan of everything the processes printed and answered for the token
+ * and the data directory.
  */
 import { NodeServices } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { RuntimeClient, type RuntimeEvent } from "@yoi/domain"
+import { type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
 import { RemoteRuntime } from "@yoi/registry"
-import { Effect, FileSystem, Layer, Redacted, Stream } from "effect"
+import { Deferred, Effect, Exit, FileSystem, Layer, Random, Redacted, Stream } from "effect"
 import { runServerToExit, type ServerProcess, spawnServer } from "./support/serverProcess.ts"
 
 const token = "process-token-7d2a91c4e6"
@@ -130,6 +131,167 @@ describe("runtime process", () => {
         yield* second.kill("SIGTERM")
         assert.strictEqual((yield* second.exited).code, 0)
         printed.push(second.output())
+      }).pipe(Effect.provide(TestServices)),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "SIGKILL at random points of a keyed, queued workload, restart, retry with the same keys: each command once",
+    () =>
+      Effect.gen(function*() {
+        const dataDir = yield* secretDir
+        const allocationDir = yield* tempDir
+        const args = serveArgs(dataDir, allocationDir, "atomic")
+        const work = `{"deltas":3,"delayMs":15}`
+        /** One client command; `answer` is its first answer, once the client got one. */
+        interface Command {
+          readonly worker: string
+          readonly key: string
+          readonly whenBusy?: "enqueue" | "interrupt"
+          answer?: Requests.CreatedWorker | Requests.InputAccepted
+        }
+        const workerIds = new Map<string, string>()
+        const commands: Array<Command> = []
+        const creates = new Map<string, Command>()
+        const kills: Array<number> = []
+
+        /**
+         * Sends every command without an answer, a Worker's in order and Workers in parallel, as a careful client
+         * does after a restart; a command whose first answer is known must be answered the same. When `killAfter`
+         * answers have arrived, the server is SIGKILLed; what is in flight then stays unanswered.
+         */
+        const drive = (server: ServerProcess, killAfter: number) =>
+          withClient(server, (client) =>
+            Effect.gen(function*() {
+              let answered = 0
+              const killed = yield* Deferred.make<void>()
+              const answeredOne = Effect.suspend(() => {
+                answered++
+                return answered === killAfter
+                  ? Effect.andThen(server.kill("SIGKILL"), Deferred.succeed(killed, undefined))
+                  : Effect.void
+              })
+              const sendOne = (command: Command) =>
+                Effect.gen(function*() {
+                  if (yield* Deferred.isDone(killed)) return false
+                  const text = `/script ${work} ${command.key}`
+                  const workerId = workerIds.get(command.worker)
+                  if (command.whenBusy === undefined) {
+                    const exit = yield* Effect.exit(
+                      client.CreateWorker({ idempotencyKey: command.key, initialInput: { kind: "user", text } })
+                    )
+                    if (Exit.isFailure(exit)) return false
+                    const answer = record(exit.value)
+                    const first = command.answer as Requests.CreatedWorker | undefined
+                    if (first !== undefined) {
+                      // the Worker has moved on since; the retry names the same Worker and the same initial input
+                      assert.strictEqual(answer.worker.ref.workerId, first.worker.ref.workerId, command.key)
+                      assert.deepStrictEqual(answer.input, first.input, `the retry of ${command.key} answers its input`)
+                    }
+                    command.answer = answer
+                    workerIds.set(command.worker, answer.worker.ref.workerId)
+                  } else {
+                    const exit = yield* Effect.exit(client.SendInput({
+                      workerId: workerId!,
+                      input: { kind: "user", text },
+                      whenBusy: command.whenBusy,
+                      idempotencyKey: command.key
+                    }))
+                    if (Exit.isFailure(exit)) return false
+                    const answer = record(exit.value)
+                    if (command.answer !== undefined) {
+                      assert.deepStrictEqual(answer, command.answer, `the retry of ${command.key} answers the same`)
+                    }
+                    command.answer = answer
+                  }
+                  yield* answeredOne
+                  return true
+                })
+              const byWorker = new Map<string, Array<Command>>()
+              for (const command of commands) {
+                byWorker.set(command.worker, [...(byWorker.get(command.worker) ?? []), command])
+              }
+              yield* Effect.forEach(byWorker.values(), (queue) =>
+                Effect.gen(function*() {
+                  for (const command of queue) {
+                    // A retried command is sent again even when answered: its key must give the same answer.
+                    if (!(yield* sendOne(command))) {
+                      return
+                    }
+                  }
+                }), { concurrency: "unbounded", discard: true })
+            }))
+
+        const addRound = (round: number, newWorkers: number) => {
+          for (let w = 0; w < newWorkers; w++) {
+            const worker = `r${round}w${w}`
+            const create: Command = { worker, key: `${worker}-create` }
+            creates.set(worker, create)
+            commands.push(create)
+          }
+          for (const worker of creates.keys()) {
+            for (let i = 0; i < 3; i++) {
+              commands.push({ worker, key: `${worker}-r${round}-${i}`, whenBusy: i === 2 ? "interrupt" : "enqueue" })
+            }
+          }
+        }
+
+        for (let round = 0; round < 3; round++) {
+          addRound(round, round === 2 ? 1 : 2)
+          const unanswered = commands.filter((c) => c.answer === undefined).length
+          const killAfter = yield* Random.nextIntBetween(1, unanswered)
+          kills.push(killAfter)
+          const server = yield* spawnServer(args, env)
+          yield* drive(server, commands.length - unanswered + killAfter)
+          yield* server.kill("SIGKILL")
+          assert.strictEqual((yield* server.exited).signal, "SIGKILL")
+          printed.push(server.output())
+        }
+
+        const last = yield* spawnServer(args, env)
+        yield* drive(last, Number.POSITIVE_INFINITY)
+        const at = `kills after ${kills.join(", ")} answers`
+        assert.isTrue(commands.every((c) => c.answer !== undefined), at)
+        yield* withClient(last, (client) =>
+          Effect.forEach(creates.keys(), (worker) =>
+            Effect.gen(function*() {
+              const workerId = workerIds.get(worker)!
+              const before = yield* client.GetWorker({ workerId })
+              if (before.status === "running" || before.queueLength > 0) {
+                yield* client.WatchWorker({ workerId, after: before.lastSeq }).pipe(
+                  Stream.takeUntil((item) => item._tag === "status_changed" && item.to === "idle"),
+                  Stream.runDrain
+                )
+              }
+              const detail = record(yield* client.GetWorker({ workerId }))
+              const events = yield* eventsUpTo(client, workerId, detail.lastSeq)
+              const transcript = record(yield* client.GetTranscript({ workerId, limit: 200 }))
+              const seqs = events.map((e) => e.seq)
+              for (let i = 1; i < seqs.length; i++) assert.isAbove(seqs[i]!, seqs[i - 1]!, `${at}: seqs increase`)
+              const started = new Set(events.flatMap((e) => e._tag === "run_started" ? [e.runId] : []))
+              const ends = events.filter((e) =>
+                e._tag === "run_finished" || e._tag === "run_cancelled" || e._tag === "run_failed"
+              )
+              for (const end of ends) {
+                assert.isTrue(started.has(end.runId), `${at}: ${end._tag} for a run that never started (${end.runId})`)
+              }
+              assert.strictEqual(new Set(ends.map((e) => e.runId)).size, ends.length, `${at}: a run ended twice`)
+              assert.strictEqual(ends.length, started.size, `${at}: every run ended`)
+              const users = transcript.entries.filter((e) => e.kind === "user").map((e) => e.text.split(" ").at(-1))
+              for (const command of commands.filter((c) => c.worker === worker)) {
+                const times = users.filter((key) => key === command.key).length
+                assert.strictEqual(times, 1, `${at}: ${command.key} is in the transcript once (${users.join(" ")})`)
+              }
+              const created = creates.get(worker)!.answer as Requests.CreatedWorker
+              assert.isDefined(created.input, `${at}: the create answered with its initial input`)
+              assert.isTrue(started.has(created.input!.runId), `${at}: the initial input ran`)
+              assert.strictEqual(detail.usage.runs, ends.length, `${at}: usage counts every run`)
+              assert.strictEqual(detail.usage.failures, ends.filter((e) => e._tag === "run_failed").length, at)
+              assert.strictEqual(detail.usage.cancellations, ends.filter((e) => e._tag === "run_cancelled").length, at)
+            }), { concurrency: "unbounded", discard: true }))
+        yield* last.kill("SIGTERM")
+        assert.strictEqual((yield* last.exited).code, 0)
+        printed.push(last.output())
       }).pipe(Effect.provide(TestServices)),
     { timeout: 120_000 }
   )
