@@ -7,8 +7,8 @@
  * - Embedded and remote runtimes are the same `RuntimeClient` type; the registry wraps either in one `SourceClient`
  *   and never branches on transport. The legacy projection is another `SourceClient` whose commands are
  *   `OperationUnsupported`.
- * - Health: every client source is probed at start and then every `healthInterval`; a transport failure or a timeout
- *   marks it `unavailable`. Calls to an unavailable runtime fail fast with `RuntimeUnavailable`; lists across
+ * - Health: every client source is probed at start and then every `healthInterval` (a probe that answers marks it
+ *   `available` again and refreshes its counts); a transport failure or a timeout marks it `unavailable`. Calls to an unavailable runtime fail fast with `RuntimeUnavailable`; lists across
  *   runtimes query every source in parallel, each within `listTimeout`, and return the others' results.
  * - Errors: registry errors (`UnknownRuntime`, `UnknownWorker`, `RuntimeUnavailable`, `OperationUnsupported`,
  *   `WorkerNotVisible`) plus the runtime's own, passed through unchanged.
@@ -240,7 +240,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       })
     )
 
-  const probeAll = Effect.forEach(sources.values(), probe, { concurrency: "unbounded", discard: true })
+  // an array, not `sources.values()`: an iterator is spent by the first pass and every later probe would check nothing
+  const all = [...sources.values()]
+  const probeAll = Effect.forEach(all, probe, { concurrency: "unbounded", discard: true })
   yield* probeAll
   yield* Effect.forkScoped(Effect.repeat(probeAll, Schedule.spaced(healthInterval)).pipe(Effect.delay(healthInterval)))
 
@@ -351,8 +353,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }
   }
 
-  const visibleSources = (viewer: Policy.Viewer) =>
-    [...sources.values()].filter((source) => policy.canSee(viewer, target(source)))
+  const visibleSources = (viewer: Policy.Viewer) => all.filter((source) => policy.canSee(viewer, target(source)))
 
   const listWorkers = (viewer: Policy.Viewer, options: ListWorkersOptions) =>
     Effect.gen(function*() {

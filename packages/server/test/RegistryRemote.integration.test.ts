@@ -1,13 +1,18 @@
 /**
  * The registry suite over a remote source backed by a real runtime process on loopback, plus what only a remote
- * source can do wrong: be down, or accept connections and never answer.
+ * source can do wrong: be down, accept connections and never answer, or come back after being down.
+ *
+ * Health tests drive the registry's health schedule with `TestClock`; the probe's IO is real, so they wait for its
+ * outcome with `waitFor` (event-loop hops, bounded in wall time), never with a sleep.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Audit, Policy, Registry } from "@yoi/registry"
 import { registryBehaviour } from "@yoi/registry/test/suite/RegistryBehaviour"
+import { waitFor } from "@yoi/registry/test/support/live"
 import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, FileSystem, Layer, Redacted } from "effect"
+import { TestClock } from "effect/testing"
 import { createServer, type Socket } from "node:net"
 import { spawnServer } from "./support/serverProcess.ts"
 
@@ -115,6 +120,95 @@ describe("registry with runtimes that are down or silent", () => {
           const created = yield* reg.createWorker(viewer, "healthy", {})
           assert.strictEqual(created.worker.runtimeId, "healthy")
         }).pipe(Effect.provide(registry))
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+/** A registry over one remote source at `url`, probed every 10 seconds of test time. */
+const remoteRegistry = (url: string) =>
+  Registry.layer({
+    sources: [{
+      kind: "remote",
+      runtimeId: "rt-remote",
+      displayName: "Remote",
+      workspace: "ws-a",
+      url,
+      token: Redacted.make(token)
+    }],
+    callTimeout: "10 seconds",
+    healthInterval: "10 seconds"
+  }).pipe(Layer.provide(Layer.mergeAll(Policy.layerWorkspace, Audit.layerMemory(), NodeServices.layer)))
+
+const stateOf = Effect.map(
+  Effect.flatMap(Registry.RuntimeRegistry, (registry) => registry.getRuntime(viewer, "rt-remote")),
+  (runtime) => runtime.state
+)
+const isAvailable = Effect.map(stateOf, (state) => state === "available")
+
+/** A fresh data and allocation directory, and the `serve` arguments for them on `port`. */
+const serveArgs = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const dataDir = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-registry-health-" })
+  const allocationDir = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-registry-health-alloc-" })
+  return (port: string) => [
+    "--port",
+    port,
+    "--data-dir",
+    dataDir,
+    "--allocation-dir",
+    allocationDir,
+    "--runtime-id",
+    "rt-remote"
+  ]
+}).pipe(Effect.provide(NodeServices.layer))
+
+const portOf = (url: string) => new URL(url).port
+
+describe("registry health over a real runtime process", () => {
+  it.effect(
+    "a runtime down at start becomes available at the first probe after it starts",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* closedPort
+        const args = yield* serveArgs
+        yield* Effect.gen(function*() {
+          assert.strictEqual(yield* stateOf, "unavailable")
+          yield* spawnServer(args(portOf(url)), { YOI_RUNTIME_TOKEN: token })
+          assert.strictEqual(yield* stateOf, "unavailable", "health changes only when probed")
+          yield* TestClock.adjust("10 seconds")
+          yield* waitFor("available after one health interval", isAvailable)
+          const registry = yield* Registry.RuntimeRegistry
+          const created = yield* registry.createWorker(viewer, "rt-remote", { displayName: "Late" })
+          assert.strictEqual(created.worker.displayRef, "Late@rt-remote")
+        }).pipe(Effect.provide(remoteRegistry(url)))
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.effect(
+    "a runtime killed and restarted recovers, with its Workers",
+    () =>
+      Effect.gen(function*() {
+        const args = yield* serveArgs
+        const first = yield* spawnServer(args("0"), { YOI_RUNTIME_TOKEN: token })
+        yield* Effect.gen(function*() {
+          const registry = yield* Registry.RuntimeRegistry
+          const { worker } = yield* registry.createWorker(viewer, "rt-remote", { displayName: "Survivor" })
+          const ref = { runtimeId: "rt-remote", workerId: worker.workerId }
+          yield* first.kill("SIGKILL")
+          yield* first.exited
+          const refused = yield* Effect.flip(registry.getWorker(viewer, ref))
+          assert.deepStrictEqual([refused._tag, yield* stateOf], ["RuntimeUnavailable", "unavailable"])
+          yield* TestClock.adjust("10 seconds")
+          assert.strictEqual(yield* stateOf, "unavailable", "still down at the next probe")
+
+          yield* spawnServer(args(portOf(first.url)), { YOI_RUNTIME_TOKEN: token })
+          yield* TestClock.adjust("10 seconds")
+          yield* waitFor("available again after a restart", isAvailable)
+          assert.strictEqual((yield* registry.getWorker(viewer, ref)).displayName, "Survivor")
+          assert.strictEqual((yield* registry.sendInput(viewer, ref, { text: "back" })).status, "started")
+        }).pipe(Effect.provide(remoteRegistry(first.url)))
       }),
     { timeout: 60_000 }
   )

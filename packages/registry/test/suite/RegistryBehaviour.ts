@@ -8,7 +8,9 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Audit, BrowserApi, Policy, Registry } from "@yoi/registry"
 import { Effect, Layer, type Scope, Stream } from "effect"
 import { HttpServer } from "effect/http"
+import { TestClock } from "effect/testing"
 import { createServer } from "node:http"
+import { waitFor } from "../support/live.ts"
 
 /** A fresh source for one test, and the strings that must never appear in anything the registry returns. */
 export interface SuiteSource {
@@ -37,12 +39,13 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
     body: (
       registry: Registry.RuntimeRegistry["Service"],
       audit: Audit.Audit["Service"]
-    ) => Effect.Effect<A, E, Registry.RuntimeRegistry | Audit.Audit>
+    ) => Effect.Effect<A, E, Registry.RuntimeRegistry | Audit.Audit>,
+    options: Omit<Registry.Options, "sources"> = {}
   ) =>
     Effect.gen(function*() {
       const suite = yield* makeSource("rt-under-test")
       secrets.push(...suite.secrets)
-      const layer = Registry.layer({ sources: [suite.source], callTimeout: "20 seconds" }).pipe(
+      const layer = Registry.layer({ sources: [suite.source], callTimeout: "20 seconds", ...options }).pipe(
         Layer.provideMerge(Layer.mergeAll(Policy.layerWorkspace, Audit.layerMemory(), NodeServices.layer))
       )
       return yield* Effect.gen(function*() {
@@ -157,6 +160,29 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
             assert.strictEqual((yield* registry.getWorker(alice, ref)).status, "idle")
           })
         ),
+      { timeout: 60_000 }
+    )
+
+    it.effect(
+      "health: the runtime is probed every healthInterval, so its counts follow creates and stops",
+      () =>
+        withRegistry((registry) =>
+          Effect.gen(function*() {
+            const counts = Effect.map(registry.getRuntime(alice, "rt-under-test"), (view) => view.counts)
+            assert.deepStrictEqual(yield* counts, { idle: 0, running: 0, stopped: 0, failed: 0, total: 0 })
+            const created = yield* Effect.forEach([1, 2, 3], () => registry.createWorker(alice, "rt-under-test", {}))
+            yield* registry.stopWorker(alice, { runtimeId: "rt-under-test", workerId: created[0]!.worker.workerId })
+            assert.strictEqual((yield* counts)?.total, 0, "no probe before the first interval")
+            yield* TestClock.adjust("1 minute")
+            yield* waitFor(
+              "the first probe's counts",
+              Effect.map(counts, (c) => c?.total === 3 && c.stopped === 1 && c.idle === 2)
+            )
+            yield* Effect.forEach([1, 2], () => registry.createWorker(alice, "rt-under-test", {}))
+            yield* TestClock.adjust("1 minute")
+            yield* waitFor("the second probe's counts", Effect.map(counts, (c) => c?.total === 5 && c.idle === 4))
+            keep(yield* registry.listRuntimes(alice))
+          }), { healthInterval: "1 minute" }),
       { timeout: 60_000 }
     )
 
