@@ -1,22 +1,34 @@
 /**
  * The runtime process as one layer: a filesystem-backed Runtime, `Server` on a Node HTTP server, a startup banner
- * and graceful shutdown. `run` refuses unsafe configurations before anything starts.
+ * and graceful shutdown. `run` refuses unsafe configurations before anything starts, and turns every reason the
+ * process cannot start (port in use, data directory held by another process, …) into one `StartupError` whose
+ * message is a single line for people.
  *
  * **Details** Shutdown order follows layer order in reverse: on SIGTERM/SIGINT the Runtime first refuses new
  * commands (`RuntimeStopping`) and lets runs finish for the grace period, cancelling the rest; then the HTTP server
  * closes; then the Runtime's own scope releases this instance's allocations. Every acknowledged write was already
- * durable, so nothing needs flushing beyond that. Nothing printed here contains a path or the token.
+ * durable, so nothing needs flushing beyond that. Nothing printed here contains a path or the token; the original
+ * failure stays on `StartupError.cause` for `--log-level debug`.
+ *
+ * Deliberately not here: printing and exit codes (the CLI does both) and reading flags or the environment.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Ids } from "@yoi/domain"
+import { type Errors, Ids } from "@yoi/domain"
 import { Runtime, RuntimePresets } from "@yoi/runtime"
-import { Console, Data, Effect, Layer, type Redacted } from "effect"
-import { HttpServer } from "effect/http"
+import { Console, Data, Effect, Layer, Predicate, type Redacted } from "effect"
+import { HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
 import * as Server from "./Server.ts"
 
-/** A configuration the process refuses to start with. @category errors */
-export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
+/**
+ * Why the process does not start: `message` is one line for people (no path, no token); `cause` is the original
+ * failure, if any, for debugging.
+ * @category errors
+ */
+export class StartupError extends Data.TaggedError("StartupError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
 
 /** @category models */
 export interface Options {
@@ -87,8 +99,45 @@ export const layer = (options: Options) => {
   return lifecycle.pipe(Layer.provideMerge(http), Layer.provideMerge(runtime))
 }
 
+/** The first system error code (`EADDRINUSE`, …) on an error's cause chain. */
+const systemCode = (error: unknown): string | undefined => {
+  let current = error
+  for (let depth = 0; depth < 8 && Predicate.isObject(current); depth++) {
+    if (Predicate.isString(current["code"])) return current["code"]
+    current = current["cause"]
+  }
+  return undefined
+}
+
+const listenProblems: Record<string, string> = {
+  EADDRINUSE: "the address is already in use (another process listens there; pick another --port)",
+  EACCES: "permission denied (ports below 1024 need privileges)",
+  EADDRNOTAVAIL: "the address is not one of this host's (check --host)",
+  ENOTFOUND: "the host name does not resolve (check --host)"
+}
+
+/** One line saying why the process could not start. */
+const startupFailure =
+  (options: Options) => (error: StartupError | Errors.StoreFailure | HttpServerError.ServeError): StartupError => {
+    switch (error._tag) {
+      case "StartupError":
+        return error
+      case "ServeError": {
+        const code = systemCode(error)
+        const problem = code === undefined ? "the server failed to start" : listenProblems[code] ?? code
+        return new StartupError({
+          message: `cannot listen on ${options.host}:${options.port}: ${problem}`,
+          cause: error
+        })
+      }
+      case "StoreFailure":
+        // a StoreFailure's message never contains a path (the store's contract)
+        return new StartupError({ message: error.message, cause: error })
+    }
+  }
+
 /**
- * Validates the options and runs the process until interrupted.
+ * Validates the options and runs the process until interrupted; fails with a `StartupError` if it cannot start.
  * @category constructors
  */
 export const run = (options: Options) =>
@@ -105,4 +154,4 @@ export const run = (options: Options) =>
       return yield* new StartupError({ message: "--grace must be a non-negative number of seconds" })
     }
     return yield* Layer.launch(layer(options))
-  })
+  }).pipe(Effect.mapError(startupFailure(options)))

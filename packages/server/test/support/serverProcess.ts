@@ -138,3 +138,88 @@ export const followCli = (
     }),
     ({ child }) => Effect.sync(() => void child.kill("SIGKILL"))
   ).pipe(Effect.map(({ follower }) => follower))
+
+export interface Child {
+  readonly pid: number
+  /** stdout + stderr so far, interleaved as they arrived. */
+  readonly output: () => string
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Completes once stdout + stderr match `pattern`; fails if the process exits first. */
+  readonly waitFor: (pattern: RegExp) => Effect.Effect<RegExpExecArray, Error>
+  readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** Completes with the exit code (null when killed by a signal) and the signal. */
+  readonly exited: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+/** Starts `node <script> ...args` (any entry point, e.g. the example backend); the scope SIGKILLs it if it runs. */
+export const spawnScript = (
+  script: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {}
+): Effect.Effect<Child, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let output = ""
+      let stdout = ""
+      let stderr = ""
+      let ended = false
+      const waiters: Array<{ pattern: RegExp; done: Deferred.Deferred<RegExpExecArray, Error> }> = []
+      const exit = Deferred.makeUnsafe<{ code: number | null; signal: NodeJS.Signals | null }>()
+      const child = spawn(process.execPath, [script, ...args], {
+        env: childEnv(env),
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      const check = () => {
+        for (const waiter of waiters) {
+          const match = waiter.pattern.exec(output)
+          if (match) Deferred.doneUnsafe(waiter.done, Effect.succeed(match))
+          else if (ended) {
+            Deferred.doneUnsafe(waiter.done, Effect.fail(new Error(`exited before ${waiter.pattern}:\n${output}`)))
+          }
+        }
+      }
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString("utf8")
+        output += chunk.toString("utf8")
+        check()
+      })
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString("utf8")
+        output += chunk.toString("utf8")
+        check()
+      })
+      // "close" comes after the last output of both pipes, so a waiter never misses output printed just before exit
+      child.on("close", (code, signal) => {
+        ended = true
+        check()
+        Deferred.doneUnsafe(exit, Effect.succeed({ code, signal }))
+      })
+      const result: Child = {
+        pid: child.pid!,
+        output: () => output,
+        stdout: () => stdout,
+        stderr: () => stderr,
+        waitFor: (pattern) =>
+          Effect.suspend(() => {
+            const done = Deferred.makeUnsafe<RegExpExecArray, Error>()
+            waiters.push({ pattern, done })
+            check()
+            return Deferred.await(done)
+          }),
+        kill: (signal) => Effect.sync(() => void child.kill(signal)),
+        exited: Deferred.await(exit)
+      }
+      return { child, result }
+    }),
+    ({ child, result }) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Effect.void
+        : Effect.andThen(result.kill("SIGKILL"), result.exited)
+  ).pipe(Effect.map(({ result }) => result))
+
+/** Starts a `yoi-runtime` command (client or `serve`) as a `Child`. */
+export const spawnCli = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {}
+): Effect.Effect<Child, never, Scope.Scope> => spawnScript(bin, args, env)

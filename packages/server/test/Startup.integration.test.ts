@@ -1,0 +1,119 @@
+/**
+ * `yoi-runtime serve` as a real process that cannot start: a port in use, a data directory held by another
+ * process, an invalid environment value. Each ends with exit code 1 and exactly one `error:` line naming the
+ * cause (and the variable), no stack trace (unless `--log-level debug`), no banner and no data-directory path. And
+ * Ctrl-C (SIGINT) on a running `serve` is a clean stop with exit code 0.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, FileSystem } from "effect"
+import { runCli, spawnCli, spawnServer } from "./support/serverProcess.ts"
+
+const token = "startup-token-5c07e2b9"
+
+const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-startup-" }))
+
+const serveArgs = (dataDir: string, allocationDir: string, port = "0") => [
+  "--port",
+  port,
+  "--data-dir",
+  dataDir,
+  "--allocation-dir",
+  allocationDir,
+  "--runtime-id",
+  "startup"
+]
+
+/** `serve` must refuse to start with one line matching `cause`. */
+const assertOneLineRefusal = (
+  result: { readonly code: number | null; readonly stdout: string; readonly stderr: string },
+  cause: RegExp,
+  secrets: ReadonlyArray<string>
+) => {
+  assert.strictEqual(result.code, 1, result.stderr)
+  const lines = result.stderr.split("\n").filter((line) => line.trim() !== "")
+  assert.strictEqual(lines.length, 1, `exactly one error line, got:\n${result.stderr}`)
+  assert.match(lines[0]!, /^error: /)
+  assert.match(lines[0]!, cause)
+  assert.strictEqual(result.stdout.trim(), "", "no banner, no help")
+  assert.notMatch(result.stderr, /^\s+at /m, "no stack trace")
+  for (const secret of [token, ...secrets]) assert.notInclude(result.stdout + result.stderr, secret)
+}
+
+describe("serve: startup errors are one clear line", () => {
+  it.live(
+    "a port in use: names the address and the reason; the stack only at --log-level debug",
+    () =>
+      Effect.gen(function*() {
+        const dataDir = yield* tempDir
+        const allocationDir = yield* tempDir
+        const first = yield* spawnServer(serveArgs(dataDir, allocationDir), { YOI_RUNTIME_TOKEN: token })
+        const port = new URL(first.url).port
+        const otherDir = yield* tempDir
+        const second = yield* runCli(["serve", ...serveArgs(otherDir, allocationDir, port)], {
+          YOI_RUNTIME_TOKEN: token
+        })
+        assertOneLineRefusal(
+          second,
+          new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`),
+          [dataDir, otherDir]
+        )
+        const debug = yield* runCli(
+          ["serve", ...serveArgs(otherDir, allocationDir, port), "--log-level", "debug"],
+          { YOI_RUNTIME_TOKEN: token }
+        )
+        assert.strictEqual(debug.code, 1)
+        assert.include(debug.stderr + debug.stdout, "EADDRINUSE")
+        assert.match(debug.stderr + debug.stdout, /^\s+at /m, "the stack at debug level")
+        assert.notInclude(debug.stderr + debug.stdout, token)
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 60_000 }
+  )
+
+  it.live("a data directory another process holds: says so, without the path", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir
+      const allocationDir = yield* tempDir
+      yield* spawnServer(serveArgs(dataDir, allocationDir), { YOI_RUNTIME_TOKEN: token })
+      const second = yield* runCli(["serve", ...serveArgs(dataDir, allocationDir)], { YOI_RUNTIME_TOKEN: token })
+      assertOneLineRefusal(second, /the data directory is in use by another runtime process/, [dataDir])
+    }).pipe(Effect.provide(NodeServices.layer)), { timeout: 60_000 })
+
+  it.live(
+    "an invalid environment value: names the variable, the flag and what is expected",
+    () =>
+      Effect.gen(function*() {
+        const dataDir = yield* tempDir
+        const allocationDir = yield* tempDir
+        const args = ["serve", "--data-dir", dataDir, "--allocation-dir", allocationDir]
+        const port = yield* runCli(args, { YOI_RUNTIME_PORT: "abc" })
+        assertOneLineRefusal(
+          port,
+          /YOI_RUNTIME_PORT="abc" is not a valid --port: expected an integer from 0 to 65535/,
+          [dataDir]
+        )
+        const outOfRange = yield* runCli(args, { YOI_RUNTIME_PORT: "70000" })
+        assertOneLineRefusal(outOfRange, /YOI_RUNTIME_PORT="70000" is not a valid --port/, [dataDir])
+        const grace = yield* runCli(args, { YOI_SHUTDOWN_GRACE: "-1" })
+        assertOneLineRefusal(grace, /YOI_SHUTDOWN_GRACE="-1" is not a valid --grace/, [dataDir])
+        const flag = yield* runCli([...args, "--port", "abc"], {})
+        assertOneLineRefusal(flag, /--port/, [dataDir])
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 60_000 }
+  )
+})
+
+describe("serve: stopping", () => {
+  it.live("Ctrl-C (SIGINT) is a clean stop: runs settle, exit code 0", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir
+      const allocationDir = yield* tempDir
+      const server = yield* spawnCli(["serve", ...serveArgs(dataDir, allocationDir)], { YOI_RUNTIME_TOKEN: token })
+      yield* server.waitFor(/listening on http:\/\/\S+/)
+      yield* server.kill("SIGINT")
+      const exit = yield* server.exited
+      assert.deepStrictEqual(exit, { code: 0, signal: null })
+      assert.include(server.stdout(), "runs settled; closing")
+      assert.strictEqual(server.stderr(), "")
+    }).pipe(Effect.provide(NodeServices.layer)), { timeout: 60_000 })
+})
