@@ -12,8 +12,8 @@
  * - Errors: the body is always `{ error: { code, message } }` with a fixed message per code — a runtime's own
  *   message is never echoed. A 404 names the route's subject, not the error: an unknown runtime, an unknown Worker
  *   and a Worker the viewer may not see give byte-identical bodies (`worker not found` on Worker routes), so
- *   nothing leaks whether something exists. Storage failures and defects are `503 runtime_error`: the API never
- *   answers 500. Status per error: see `codes` and `codeOf`.
+ *   nothing leaks whether something exists. Storage failures, a runtime's answer outside the protocol and defects
+ *   are `503 runtime_error`: the API never answers 500. Status per error: see `codes` and `codeOf`.
  * - Events: `GET /api/runtimes/{runtimeId}/workers/{workerId}/events` streams `registry.watchWorker` as SSE. Each
  *   frame's `event:` is the item's `_tag` and `data:` its JSON; event frames carry `id: <seq>`, the snapshot has no
  *   id. `Last-Event-ID` (or `?after=`) resumes after that seq. A `: keep-alive` comment is sent every
@@ -175,8 +175,8 @@ export const errorResponse = (code: Code, subject?: Subject): HttpServerResponse
   HttpServerResponse.jsonUnsafe(errorBody(code, subject), { status: codes[code].status })
 
 /**
- * The code of a registry error. Unknown, not found and not visible are one code (`not_found`); a store failure is a
- * `runtime_error`, never a 500.
+ * The code of a registry error. Unknown, not found and not visible are one code (`not_found`); a store failure or a
+ * runtime's answer outside the protocol is a `runtime_error`, never a 500.
  * @category constructors
  */
 export const codeOf = (error: Registry.RegistryError): Code => {
@@ -213,6 +213,7 @@ export const codeOf = (error: Registry.RegistryError): Code => {
     case "SubscriberLagged":
       return "subscriber_lagged"
     case "StoreFailure":
+    case "UnexpectedAnswer":
       return "runtime_error"
   }
 }

@@ -7,11 +7,17 @@
  * - Embedded and remote runtimes are the same `RuntimeClient` type; the registry wraps either in one `SourceClient`
  *   and never branches on transport. The legacy projection is another `SourceClient` whose commands are
  *   `OperationUnsupported`.
- * - Health: every client source is probed at start and then every `healthInterval` (a probe that answers marks it
- *   `available` again and refreshes its counts); a transport failure or a timeout marks it `unavailable`. Calls to an unavailable runtime fail fast with `RuntimeUnavailable`; lists across
- *   runtimes query every source in parallel, each within `listTimeout`, and return the others' results.
+ * - Health: every client source is probed (`GetRuntime`) at start and then every `healthInterval`; a probe that
+ *   cannot read the summary, for whatever reason, marks the source `unavailable`, a probe that can marks it
+ *   `available` again and refreshes its counts and limits. Between probes only an outage seen by a call — a
+ *   `SourceClient.TransportFailure` (refused, network error, a gateway's 502/503/504, rejected credentials) or a
+ *   call past `callTimeout` — marks it unavailable. A runtime's typed errors, its 4xx rejections and one odd answer
+ *   (`UnexpectedAnswer`) fail that call only. Calls to an unavailable runtime fail fast with `RuntimeUnavailable`;
+ *   lists across runtimes query every source in parallel, each within `listTimeout`, and return the others' results.
+ * - Input text longer than the runtime's advertised `limits.maxInputChars` (from its last probe) is an
+ *   `InvalidRequest` before anything is sent, as the runtime itself would answer.
  * - Errors: registry errors (`UnknownRuntime`, `UnknownWorker`, `RuntimeUnavailable`, `OperationUnsupported`,
- *   `WorkerNotVisible`) plus the runtime's own, passed through unchanged.
+ *   `WorkerNotVisible`, `UnexpectedAnswer`) plus the runtime's own, passed through unchanged.
  *
  * Deliberately not here: running Workers, Worker storage, scope allocation (the runtimes own those).
  */
@@ -302,6 +308,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       )
     }) as Effect.Effect<A, Exclude<E, SourceClient.TransportFailure> | Errors.RuntimeUnavailable>
 
+  /** The runtime's own length check, made here so that a text it would refuse is never sent. */
+  const checkText = (source: Source, field: string, text: string | undefined) => {
+    const max = source.health.probe?.maxInputChars
+    return max !== undefined && text !== undefined && text.length > max
+      ? Effect.fail(new Errors.InvalidRequest({ field, message: `must be at most ${max} characters` }))
+      : Effect.void
+  }
+
   const audited = <A, E>(
     viewer: Policy.Viewer,
     action: Policy.Action,
@@ -427,6 +441,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           if (!policy.canAct(viewer, "create", target(source))) {
             return yield* new Errors.UnknownRuntime({ runtimeId: source.config.runtimeId })
           }
+          yield* checkText(source, "initialInput.text", request.initialInput?.text)
           return yield* call(source, (client) => client.createWorker(request))
         })
       ),
@@ -436,7 +451,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         "input",
         ref,
         Effect.flatMap(resolveWorker(viewer, ref, "input"), ({ source, workerId }) =>
-          call(source, (client) => client.sendInput(workerId, input)))
+          Effect.andThen(
+            checkText(source, "input.text", input.text),
+            call(source, (client) => client.sendInput(workerId, input))
+          ))
       ),
     cancelRun: (viewer, ref, reason) =>
       audited(

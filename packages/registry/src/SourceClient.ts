@@ -3,21 +3,45 @@
  * `RuntimeClient` — embedded and remote alike, so routing never branches on transport; the legacy projection is
  * another implementation whose commands are `OperationUnsupported`.
  *
- * A `TransportFailure` says the source could not be reached or rejected the registry's credentials; the registry
- * turns it into `RuntimeUnavailable` and marks the source unavailable.
+ * **Details** A failed exchange is sorted by what it says about the runtime (`RemoteRuntime.classify`):
+ * - an outage — connection refused, a network error, no answer in time, or a gateway's 502/503/504 saying the
+ *   runtime behind it is not there — or a rejection of the registry's credentials (401/403 or `Unauthorized`) is a
+ *   `TransportFailure`; the registry turns it into `RuntimeUnavailable` and marks the source unavailable;
+ * - any other 4xx (e.g. a proxy's 413) is the request's fault: an `InvalidRequest`, health untouched;
+ * - any other answer outside the protocol (a 500, a cut-off or undecodable answer) is an `UnexpectedAnswer` for
+ *   this call only: one bad exchange does not take a runtime away from everyone. If the runtime really is broken,
+ *   the next health probe, which takes any failure for unavailability, marks it.
+ *
+ * The runtime's own typed errors pass through unchanged and never touch health.
  */
-import type { Errors, Requests, RuntimeClient, RuntimeEvent } from "@yoi/domain"
-import { Data, Effect, Stream } from "effect"
+import { Errors, type Requests, type RuntimeClient, type RuntimeEvent } from "@yoi/domain"
+import { Data, Effect, Predicate, Stream } from "effect"
+import type { RpcClientError } from "effect/rpc"
+import * as RemoteRuntime from "./RemoteRuntime.ts"
 import * as Views from "./Views.ts"
 
-/** @category errors */
+/**
+ * The source is down (`unreachable`, `timeout`) or rejects the registry's credentials (`unauthorized`).
+ * @category errors
+ */
 export class TransportFailure extends Data.TaggedError("TransportFailure")<{
-  readonly reason: "unreachable" | "unauthorized"
+  readonly reason: Errors.RuntimeUnavailable["reason"]
+}> {}
+
+/**
+ * The runtime answered one call outside the protocol (an HTTP status it does not use, a cut-off or undecodable
+ * answer). Only this call failed; the runtime is not known to be down. `status` is the HTTP status, if any.
+ * @category errors
+ */
+export class UnexpectedAnswer extends Data.TaggedError("UnexpectedAnswer")<{
+  readonly runtimeId: string
+  readonly status?: number | undefined
 }> {}
 
 /** Runtime-side errors a source passes through unchanged. @category models */
 export type SourceError =
   | TransportFailure
+  | UnexpectedAnswer
   | Errors.UnknownWorker
   | Errors.OperationUnsupported
   | Errors.InvalidRequest
@@ -35,6 +59,8 @@ export type SourceError =
 /** @category models */
 export interface Probe {
   readonly counts?: Views.RuntimeView["counts"] | undefined
+  /** The runtime's advertised `limits.maxInputChars`, when it has one. */
+  readonly maxInputChars?: number | undefined
   readonly diagnostics: ReadonlyArray<Views.DiagnosticView>
 }
 
@@ -70,18 +96,52 @@ export interface SourceClient {
   getUsage(workerId: string): Effect.Effect<Views.UsageReportView, SourceError>
 }
 
-/** Transport failures and the runtime's rejection of our credentials become `TransportFailure`. */
-const transport = <A, E>(
-  effect: Effect.Effect<A, E>
-): Effect.Effect<A, Exclude<E, { readonly _tag: "RpcClientError" | "Unauthorized" }> | TransportFailure> =>
-  Effect.catchIf(
-    effect,
-    (error): error is Extract<E, { readonly _tag: "RpcClientError" | "Unauthorized" }> =>
-      typeof error === "object" && error !== null && "_tag" in error &&
-      (error._tag === "RpcClientError" || error._tag === "Unauthorized"),
-    (error) =>
-      Effect.fail(new TransportFailure({ reason: error._tag === "Unauthorized" ? "unauthorized" : "unreachable" }))
-  ) as Effect.Effect<A, Exclude<E, { readonly _tag: "RpcClientError" | "Unauthorized" }> | TransportFailure>
+/** What a failed exchange says about the runtime (see the module docs). */
+const classifyFailure = (
+  error: RpcClientError.RpcClientError,
+  runtimeId: string
+): TransportFailure | Errors.InvalidRequest | UnexpectedAnswer => {
+  const failure = RemoteRuntime.classify(error)
+  switch (failure.reason) {
+    case "refused":
+    case "network":
+      return new TransportFailure({ reason: "unreachable" })
+    case "timeout":
+      return new TransportFailure({ reason: "timeout" })
+    case "protocol":
+      return new UnexpectedAnswer({ runtimeId })
+    case "status": {
+      const status = failure.status
+      if (status === 401 || status === 403) return new TransportFailure({ reason: "unauthorized" })
+      if (status === 502 || status === 503) return new TransportFailure({ reason: "unreachable" })
+      if (status === 504) return new TransportFailure({ reason: "timeout" })
+      if (status >= 400 && status < 500) {
+        return new Errors.InvalidRequest({ field: "request", message: `the runtime refused it (HTTP ${status})` })
+      }
+      return new UnexpectedAnswer({ runtimeId, status })
+    }
+  }
+}
+
+type Classified = ReturnType<typeof classifyFailure>
+type Transported = RpcClientError.RpcClientError | Errors.Unauthorized
+type Sorted<E> = Exclude<E, Transported> | Classified
+
+const isTransported = <E>(error: E): error is Extract<E, Transported> =>
+  Predicate.isTagged(error, "RpcClientError") || Predicate.isTagged(error, "Unauthorized")
+
+const sort = (error: Transported, runtimeId: string): Classified =>
+  error._tag === "Unauthorized"
+    ? new TransportFailure({ reason: "unauthorized" })
+    : classifyFailure(error, runtimeId)
+
+/** Sorts a call's transport errors and the runtime's rejection of our credentials (see the module docs). */
+const transport = <A, E>(runtimeId: string, effect: Effect.Effect<A, E>): Effect.Effect<A, Sorted<E>> =>
+  // the guard narrows `E` in its true branch only; the other branch is `Exclude<E, Transported>` by construction
+  Effect.mapError(effect, (error) => isTransported(error) ? sort(error, runtimeId) : error) as Effect.Effect<
+    A,
+    Sorted<E>
+  >
 
 const defined = <K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } =>
   (value === undefined ? {} : { [key]: value }) as { [P in K]?: V }
@@ -96,8 +156,10 @@ export const fromRuntimeClient = (
   implementation: Views.Implementation
 ): SourceClient => ({
   capabilities: { canCreateWorkers: true, canAcceptInput: true, canStreamEvents: true },
-  probe: transport(client.GetRuntime()).pipe(
-    Effect.map((summary) => ({
+  // the probe is the judge of health: whatever keeps it from reading the summary makes the runtime unavailable
+  probe: transport(runtimeId, client.GetRuntime()).pipe(
+    Effect.map((summary): Probe => ({
+      maxInputChars: summary.limits.maxInputChars,
       counts: {
         idle: summary.counts.idle,
         running: summary.counts.running,
@@ -113,52 +175,64 @@ export const fromRuntimeClient = (
         Effect.succeed({
           diagnostics: [Views.diagnosticView("error", "runtime_store_failure", "the runtime's store failed")]
         })
-    )
+    ),
+    Effect.catchTags({
+      InvalidRequest: () => Effect.fail(new TransportFailure({ reason: "unreachable" })),
+      UnexpectedAnswer: () => Effect.fail(new TransportFailure({ reason: "unreachable" }))
+    })
   ),
   listWorkers: (options) =>
-    transport(client.ListWorkers({ limit: options.limit, ...defined("status", options.status) })).pipe(
+    transport(runtimeId, client.ListWorkers({ limit: options.limit, ...defined("status", options.status) })).pipe(
       Effect.map((page) => page.workers.map((w) => Views.workerView(w, runtimeId, implementation)))
     ),
   getWorker: (workerId) =>
-    transport(client.GetWorker({ workerId })).pipe(Effect.map((w) => Views.workerView(w, runtimeId, implementation))),
+    transport(runtimeId, client.GetWorker({ workerId })).pipe(
+      Effect.map((w) => Views.workerView(w, runtimeId, implementation))
+    ),
   createWorker: (request) =>
-    transport(client.CreateWorker(request)).pipe(
+    transport(runtimeId, client.CreateWorker(request)).pipe(
       Effect.map((created) => ({
         worker: Views.workerView(created.worker, runtimeId, implementation),
         ...(created.input !== undefined ? { input: Views.inputAcceptedView(created.input) } : {})
       }))
     ),
   sendInput: (workerId, input) =>
-    transport(client.SendInput({
-      workerId,
-      input: { kind: "user", text: input.text },
-      ...defined("whenBusy", input.whenBusy),
-      ...defined("idempotencyKey", input.idempotencyKey)
-    })).pipe(Effect.map(Views.inputAcceptedView)),
+    transport(
+      runtimeId,
+      client.SendInput({
+        workerId,
+        input: { kind: "user", text: input.text },
+        ...defined("whenBusy", input.whenBusy),
+        ...defined("idempotencyKey", input.idempotencyKey)
+      })
+    ).pipe(Effect.map(Views.inputAcceptedView)),
   cancelRun: (workerId, reason) =>
-    transport(client.CancelRun({ workerId, ...defined("reason", reason) })).pipe(
+    transport(runtimeId, client.CancelRun({ workerId, ...defined("reason", reason) })).pipe(
       Effect.map((r) => ({ outcome: r.outcome, ...defined("runId", r.runId) }))
     ),
   stopWorker: (workerId, reason) =>
-    transport(client.StopWorker({ workerId, ...defined("reason", reason) })).pipe(
+    transport(runtimeId, client.StopWorker({ workerId, ...defined("reason", reason) })).pipe(
       Effect.map((r) => ({ outcome: r.outcome, droppedQueued: r.droppedQueued }))
     ),
   getTranscript: (workerId, query) =>
-    transport(client.GetTranscript({
-      workerId,
-      ...defined("before", query.before),
-      ...defined("after", query.after),
-      ...defined("limit", query.limit)
-    })).pipe(Effect.map(Views.transcriptView)),
+    transport(
+      runtimeId,
+      client.GetTranscript({
+        workerId,
+        ...defined("before", query.before),
+        ...defined("after", query.after),
+        ...defined("limit", query.limit)
+      })
+    ).pipe(Effect.map(Views.transcriptView)),
   watchWorker: (workerId, after) =>
     client.WatchWorker({ workerId, ...defined("after", after) }).pipe(
       Stream.catchTags({
-        RpcClientError: () => Stream.fail(new TransportFailure({ reason: "unreachable" })),
+        RpcClientError: (error) => Stream.fail(classifyFailure(error, runtimeId)),
         Unauthorized: () => Stream.fail(new TransportFailure({ reason: "unauthorized" }))
       })
     ),
   getUsage: (workerId) =>
-    transport(client.GetUsage({ workerId })).pipe(
+    transport(runtimeId, client.GetUsage({ workerId })).pipe(
       Effect.map((report) => ({ runtimeId, workerId, usage: Views.usageView(report.usage) }))
     )
 })

@@ -12,6 +12,7 @@ import { createServer } from "node:http"
 import * as BrowserApi from "../src/BrowserApi.ts"
 import type * as Policy from "../src/Policy.ts"
 import * as Registry from "../src/Registry.ts"
+import * as SourceClient from "../src/SourceClient.ts"
 import * as Views from "../src/Views.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -91,7 +92,8 @@ const failures: Record<string, Registry.RegistryError> = {
     operation: "read",
     message: "EIO reading /var/lib/yoi/workers/events.jsonl"
   }),
-  "fail-lagged": new Errors.SubscriberLagged({ lastDeliveredSeq: 4 })
+  "fail-lagged": new Errors.SubscriberLagged({ lastDeliveredSeq: 4 }),
+  "fail-unexpected": new SourceClient.UnexpectedAnswer({ runtimeId: "rt-remote", status: 500 })
 }
 
 const isVisible = (viewer: Policy.Viewer, workspace: string) => viewer.workspace === workspace
@@ -550,6 +552,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
       ["fail-unreachable", 503, "runtime_unavailable"],
       ["fail-stopping", 503, "runtime_stopping"],
       ["fail-store", 503, "runtime_error"],
+      ["fail-unexpected", 503, "runtime_error"],
       ["fail-lagged", 503, "subscriber_lagged"],
       ["fail-defect", 503, "runtime_error"],
       ["fail-timeout", 504, "runtime_timeout"]

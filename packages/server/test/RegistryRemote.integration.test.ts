@@ -1,6 +1,7 @@
 /**
  * The registry suite over a remote source backed by a real runtime process on loopback, plus what only a remote
- * source can do wrong: be down, accept connections and never answer, or come back after being down.
+ * source can do wrong: be down, accept connections and never answer, come back after being down, or sit behind
+ * something that answers outside the protocol.
  *
  * Health tests drive the registry's health schedule with `TestClock`; the probe's IO is real, so they wait for its
  * outcome with `waitFor` (event-loop hops, bounded in wall time), never with a sleep.
@@ -13,6 +14,7 @@ import { waitFor } from "@yoi/registry/test/support/live"
 import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, FileSystem, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
+import { createServer as createHttpServer, request as httpRequest } from "node:http"
 import { createServer, type Socket } from "node:net"
 import { spawnServer } from "./support/serverProcess.ts"
 
@@ -209,6 +211,131 @@ describe("registry health over a real runtime process", () => {
           assert.strictEqual((yield* registry.getWorker(viewer, ref)).displayName, "Survivor")
           assert.strictEqual((yield* registry.sendInput(viewer, ref, { text: "back" })).status, "started")
         }).pipe(Effect.provide(remoteRegistry(first.url)))
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+/**
+ * A reverse proxy in front of `upstream` that answers a request itself when its body names an answer
+ * (`answer:<status>`, or `answer:garbage` for a 200 outside the protocol), and forwards everything else.
+ */
+const answeringProxy = (upstream: string) =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly url: string; readonly close: () => void }>((resume) => {
+      const target = new URL(upstream)
+      const server = createHttpServer((request, response) => {
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
+        request.on("end", () => {
+          const body = Buffer.concat(chunks)
+          const answer = /answer:(\w+)/.exec(body.toString("utf8"))?.[1]
+          if (answer === "garbage") {
+            response.writeHead(200, { "content-type": "application/ndjson" }).end("this is not the protocol\n")
+          } else if (answer !== undefined) {
+            response.writeHead(Number(answer)).end()
+          } else {
+            const forward = httpRequest(
+              {
+                host: target.hostname,
+                port: target.port,
+                path: request.url,
+                method: request.method,
+                headers: request.headers
+              },
+              (upstreamResponse) => {
+                response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers)
+                upstreamResponse.pipe(response)
+              }
+            )
+            forward.on("error", () => response.destroy())
+            forward.end(body)
+          }
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        resume(Effect.succeed({
+          url: `http://127.0.0.1:${port}`,
+          close: () => {
+            server.closeAllConnections()
+            server.close()
+          }
+        }))
+      })
+    }),
+    (proxy) => Effect.sync(() => proxy.close())
+  )
+
+describe("registry behind a proxy that answers outside the protocol", () => {
+  it.effect(
+    "a 4xx is the call's InvalidRequest, a 500 or an undecodable answer fails the call only; 502/503/504/401 are an outage",
+    () =>
+      Effect.gen(function*() {
+        const args = yield* serveArgs
+        const server = yield* spawnServer(args("0"), { YOI_RUNTIME_TOKEN: token })
+        const proxy = yield* answeringProxy(server.url)
+        yield* Effect.gen(function*() {
+          const registry = yield* Registry.RuntimeRegistry
+          const { worker } = yield* registry.createWorker(viewer, "rt-remote", {})
+          const ref = { runtimeId: "rt-remote", workerId: worker.workerId }
+          const answered = (answer: string) =>
+            Effect.flip(registry.sendInput(viewer, ref, { text: `answer:${answer}` }))
+
+          for (
+            const [answer, tag] of [
+              ["413", "InvalidRequest"],
+              ["404", "InvalidRequest"],
+              ["500", "UnexpectedAnswer"],
+              ["garbage", "UnexpectedAnswer"]
+            ] as const
+          ) {
+            const error = yield* answered(answer)
+            assert.strictEqual(error._tag, tag, answer)
+            assert.strictEqual(yield* stateOf, "available", `${answer} leaves the runtime available`)
+          }
+
+          for (
+            const [answer, reason] of [
+              ["502", "unreachable"],
+              ["503", "unreachable"],
+              ["504", "timeout"],
+              ["401", "unauthorized"]
+            ] as const
+          ) {
+            const error = yield* answered(answer)
+            assert.deepStrictEqual(
+              error._tag === "RuntimeUnavailable" ? error.reason : error._tag,
+              reason,
+              answer
+            )
+            assert.strictEqual(yield* stateOf, "unavailable", `${answer} is an outage`)
+            const fast = yield* Effect.flip(registry.getWorker(viewer, ref))
+            assert.strictEqual(fast._tag, "RuntimeUnavailable", "calls fail fast while unavailable")
+            yield* TestClock.adjust("10 seconds")
+            yield* waitFor(`available again after ${answer}`, isAvailable)
+          }
+          // a text over the runtime's advertised maxInputChars is refused before it is sent: the proxy never sees it
+          const long = yield* Effect.flip(
+            registry.sendInput(viewer, ref, { text: `answer:500 ${"x".repeat(100_000)}` })
+          )
+          assert.deepStrictEqual(
+            long._tag === "InvalidRequest" ? [long.field, long.message] : long._tag,
+            ["input.text", "must be at most 100000 characters"]
+          )
+          const longInitial = yield* Effect.flip(registry.createWorker(viewer, "rt-remote", {
+            displayName: "answer:500",
+            initialInput: { kind: "user", text: "x".repeat(100_001) }
+          }))
+          assert.strictEqual(
+            longInitial._tag === "InvalidRequest" ? longInitial.field : longInitial._tag,
+            "initialInput.text"
+          )
+          assert.strictEqual((yield* registry.sendInput(viewer, ref, { text: "through" })).status, "started")
+          const text = JSON.stringify(yield* registry.listRuntimes(viewer))
+          for (const secret of [proxy.url, server.url, token]) assert.notInclude(text, secret)
+        }).pipe(Effect.provide(remoteRegistry(proxy.url)))
       }),
     { timeout: 60_000 }
   )

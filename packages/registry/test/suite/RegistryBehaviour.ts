@@ -187,6 +187,36 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
     )
 
     it.live(
+      "a request the runtime rejects whole, or an input over its limit, is a typed InvalidRequest; health untouched",
+      () =>
+        withRegistry((registry) =>
+          Effect.gen(function*() {
+            const huge = "x".repeat(5 * 1024 * 1024)
+            const { worker } = yield* registry.createWorker(alice, "rt-under-test", {})
+            const ref = { runtimeId: "rt-under-test", workerId: worker.workerId }
+            const rejected = [
+              keep(yield* Effect.flip(registry.sendInput(alice, ref, { text: huge }))),
+              keep(yield* Effect.flip(registry.createWorker(alice, "rt-under-test", { displayName: huge }))),
+              keep(
+                yield* Effect.flip(
+                  registry.createWorker(alice, "rt-under-test", { initialInput: { kind: "user", text: huge } })
+                )
+              )
+            ]
+            assert.deepStrictEqual(rejected.map((error) => error._tag), [
+              "InvalidRequest",
+              "InvalidRequest",
+              "InvalidRequest"
+            ])
+            assert.strictEqual(keep(yield* registry.getRuntime(alice, "rt-under-test")).state, "available")
+            const accepted = keep(yield* registry.sendInput(alice, ref, { text: "still here" }))
+            assert.strictEqual(accepted.status, "started")
+          })
+        ),
+      { timeout: 60_000 }
+    )
+
+    it.live(
       "every command is audited with viewer, action, ref and outcome",
       () =>
         withRegistry((registry, audit) =>
