@@ -6,9 +6,17 @@
  * **Details**
  * - Who is asking is the `ViewerResolver`'s business. `ViewerResolver.layerHeaders` trusts the `x-yoi-viewer` and
  *   `x-yoi-workspace` request headers: it is for development and tests, and a backend replaces it with its own
- *   session authentication. The viewer is resolved before anything else is looked at (401 before 400).
- * - Path ids (`runtimeId`, `workerId`, `hostId`) must match `^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$`; anything else is
- *   400, never 404 or 500.
+ *   session authentication. The viewer is resolved before the request itself is looked at (401 before 400); only
+ *   routing (404, 405) and a `Content-Length` over the body limit (413) are answered before it.
+ * - Path ids (`runtimeId`, `workerId`, `hostId`) must match `^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$`; anything else,
+ *   malformed percent-encoding (`%zz`) included, is `400 invalid_id`, never 404 or 500.
+ * - Bodies: at most `maxBodySize` (1 MiB) is read; a larger body is `413 payload_too_large`, at once when its
+ *   `Content-Length` says so, else when reading crosses the limit; the rest is not read (the platform discards at
+ *   most 256 KiB of it to keep the connection, else closes it).
+ * - Routing: a path no route has is `404 not_found`; a route asked with a method it does not answer is
+ *   `405 method_not_allowed` with `Allow`, the methods taken from the `HttpApi` definition itself. `layerServe`
+ *   answers the same 404 body outside `/api` too; `layerRoutes` only ever answers for `/api`, so a backend's own
+ *   routes and its own 404 stay its own.
  * - Errors: the body is always `{ error: { code, message } }` with a fixed message per code — a runtime's own
  *   message is never echoed. A 404 names the route's subject, not the error: an unknown runtime, an unknown Worker
  *   and a Worker the viewer may not see give byte-identical bodies (`worker not found` on Worker routes), so
@@ -22,20 +30,22 @@
  *   and the browser reconnects with `Last-Event-ID`.
  *
  * **Gotchas** A frame named `error` reaches `EventSource.addEventListener("error", …)` together with the
- * connection errors of `EventSource` itself: tell them apart by `event instanceof MessageEvent`. Unknown routes under
- * `/api/` answer the 404 body through an `/api/*` catch-all, so a backend must not register its own `/api/*`.
+ * connection errors of `EventSource` itself: tell them apart by `event instanceof MessageEvent`. A backend may add
+ * routes of its own under `/api/`, but not on these paths (they would answer instead of the 405).
  *
  * Deliberately not here: sessions, CORS and CSRF policy (the backend's), and any call to a Runtime that does not go
  * through the registry.
  */
 import { Ids, Requests, RuntimeEvent } from "@yoi/domain"
 import {
+  ByteSize,
   Cause,
   Context,
   Duration,
   Effect,
   type FileSystem,
   Layer,
+  Option,
   type Path,
   Predicate,
   Result,
@@ -45,7 +55,15 @@ import {
   type Types
 } from "effect"
 import { Sse } from "effect/encoding"
-import { type Etag, type HttpPlatform, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import {
+  type Etag,
+  HttpIncomingMessage,
+  type HttpPlatform,
+  HttpRouter,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
 import {
   HttpApi,
   HttpApiBuilder,
@@ -71,10 +89,12 @@ export const codes = {
   cursor_out_of_range: { status: 400, message: "the cursor is beyond the last event" },
   unauthenticated: { status: 401, message: "authentication required" },
   not_found: { status: 404, message: "not found" },
+  method_not_allowed: { status: 405, message: "the method is not allowed on this route" },
   worker_busy: { status: 409, message: "the worker is busy with another run" },
   worker_stopped: { status: 409, message: "the worker takes no input" },
   queue_full: { status: 409, message: "the worker's input queue is full" },
   scope_conflict: { status: 409, message: "the requested scope conflicts with another worker" },
+  payload_too_large: { status: 413, message: "the request body is too large" },
   unsupported_media_type: { status: 415, message: "the request body must be application/json" },
   operation_unsupported: { status: 501, message: "the runtime does not support this operation" },
   runtime_rejected: { status: 502, message: "the runtime rejected the backend's credentials" },
@@ -109,6 +129,10 @@ export class ApiNotFound extends Schema.Error<ApiNotFound>("ApiNotFound")(ErrorB
 /** @category errors */
 export class ApiConflict extends Schema.Error<ApiConflict>("ApiConflict")(ErrorBody, { httpApiStatus: 409 }) {}
 /** @category errors */
+export class ApiPayloadTooLarge
+  extends Schema.Error<ApiPayloadTooLarge>("ApiPayloadTooLarge")(ErrorBody, { httpApiStatus: 413 })
+{}
+/** @category errors */
 export class ApiUnsupportedMediaType
   extends Schema.Error<ApiUnsupportedMediaType>("ApiUnsupportedMediaType")(ErrorBody, { httpApiStatus: 415 })
 {}
@@ -131,6 +155,7 @@ export type ApiError =
   | ApiUnauthenticated
   | ApiNotFound
   | ApiConflict
+  | ApiPayloadTooLarge
   | ApiUnsupportedMediaType
   | ApiNotImplemented
   | ApiBadGateway
@@ -157,6 +182,8 @@ export const apiError = (code: Code, subject?: Subject): ApiError => {
       return new ApiNotFound(body)
     case 409:
       return new ApiConflict(body)
+    case 413:
+      return new ApiPayloadTooLarge(body)
     case 415:
       return new ApiUnsupportedMediaType(body)
     case 501:
@@ -301,6 +328,9 @@ const RegistryErrors = [
   ApiGatewayTimeout
 ] as const
 
+/** …and of a call with a body: the body limit and the content type are checked before it is read. */
+const BodyErrors = [...RegistryErrors, ApiPayloadTooLarge, ApiUnsupportedMediaType] as const
+
 const runtimePath = "/api/runtimes/:runtimeId"
 const workerPath = "/api/runtimes/:runtimeId/workers/:workerId"
 const workerParams = { runtimeId: RuntimeIdParam, workerId: WorkerIdParam }
@@ -340,7 +370,7 @@ export class WorkersGroup extends HttpApiGroup.make("workers").add(
     params: { runtimeId: RuntimeIdParam },
     payload: Requests.CreateWorkerRequest,
     success: Views.CreatedWorkerView.pipe(HttpApiSchema.status(201)),
-    error: RegistryErrors
+    error: BodyErrors
   }),
   HttpApiEndpoint.get("getWorker", workerPath, {
     params: workerParams,
@@ -351,19 +381,19 @@ export class WorkersGroup extends HttpApiGroup.make("workers").add(
     params: workerParams,
     payload: SendInputBody,
     success: Views.InputAcceptedView.pipe(HttpApiSchema.status(202)),
-    error: RegistryErrors
+    error: BodyErrors
   }),
   HttpApiEndpoint.post("cancelRun", `${workerPath}/cancel`, {
     params: workerParams,
     payload: OptionalReasonBody,
     success: Views.CancelView,
-    error: RegistryErrors
+    error: BodyErrors
   }),
   HttpApiEndpoint.post("stopWorker", `${workerPath}/stop`, {
     params: workerParams,
     payload: OptionalReasonBody,
     success: Views.StopView,
-    error: RegistryErrors
+    error: BodyErrors
   }),
   HttpApiEndpoint.get("getTranscript", `${workerPath}/transcript`, {
     params: workerParams,
@@ -477,7 +507,8 @@ export class BrowserApi extends HttpApi.make("yoi-browser-api")
     title: "Yoi Worker Runtime — browser API",
     version: "0.0.0",
     description: "Runtimes and Workers of this backend, as browser-safe views. Errors are " +
-      "`{ error: { code, message } }`.",
+      "`{ error: { code, message } }`: also `404` for a path that is no route, `405` (with `Allow`) for a method " +
+      "a route does not answer, and `413` for a body over the backend's limit (1 MiB unless configured).",
     transform: completeDocument
   }))
 {}
@@ -600,48 +631,78 @@ const CompatibilityHandlers = HttpApiBuilder.group(
 )
 
 // ---------------------------------------------------------------------------------------------------------------
-// Error boundary: what the `HttpApi` answers on its own (empty 400s, a text 415, defects) in the one error body.
-
-const requestSchemaError = (defect: unknown): boolean =>
-  HttpApiError.HttpApiSchemaError.is(defect) && defect.kind !== "Body" && defect.kind !== "ResponseHeaders"
-
-/**
- * Route middleware of every route here: request decoding failures → `400 invalid_request` (`invalid_id` for path
- * parameters), an unsupported content type → `415`, and anything else that went wrong → `503 runtime_error`
- * (logged), so no response is a 500 or has another body shape.
- */
-const ErrorBoundary = HttpRouter.middleware((httpEffect): Effect.Effect<
-  HttpServerResponse.HttpServerResponse,
-  Types.unhandled
-> =>
-  httpEffect.pipe(
-    Effect.map((response) => response.status === 415 ? errorResponse("unsupported_media_type") : response),
-    Effect.catchCause((cause) => {
-      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
-      const defect = Cause.squash(cause)
-      if (requestSchemaError(defect)) {
-        return Effect.succeed(
-          errorResponse(
-            HttpApiError.HttpApiSchemaError.is(defect) && defect.kind === "Params" ? "invalid_id" : "invalid_request"
-          )
-        )
-      }
-      return Effect.as(
-        Effect.logError("browser API request failed", cause),
-        errorResponse("runtime_error")
-      )
-    })
-  )
-)
-
-// ---------------------------------------------------------------------------------------------------------------
-// Events (SSE)
+// Options
 
 /** @category models */
 export interface Options {
   /** Time between `: keep-alive` comments on an event stream (default 15 seconds). */
   readonly heartbeatInterval?: Duration.Input | undefined
+  /**
+   * Largest request body read (default 1 MiB); a larger one is answered `413 payload_too_large` without reading the
+   * rest: at once when its `Content-Length` says so, else as soon as the limit is crossed.
+   */
+  readonly maxBodySize?: ByteSize.Input | undefined
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Error boundary: what the `HttpApi` answers on its own (empty 400s, a text 415, defects) in the one error body.
+
+const requestSchemaError = (defect: unknown): boolean =>
+  HttpApiError.HttpApiSchemaError.is(defect) && defect.kind !== "Body" && defect.kind !== "ResponseHeaders"
+
+/** The platform's failure to read a body past `MaxBodySize` (a defect by then: `HttpApi` reads bodies `orDie`). */
+const bodyTooLarge = (defect: unknown): boolean =>
+  HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError" &&
+  defect.reason.reason === "BodyTooLarge"
+
+/**
+ * Route middleware of every route here: a body over `maxBodySize` → `413` (by its `Content-Length` before
+ * anything is read, else once reading crosses the limit), request decoding failures → `400 invalid_request`
+ * (`invalid_id` for path parameters), an unsupported content type → `415`, and anything else that went wrong →
+ * `503 runtime_error` (logged), so no response is a 500 or has another body shape.
+ */
+const errorBoundary = (options: Options) => {
+  const maxBodySize = options.maxBodySize === undefined
+    ? ByteSize.mebibytes(1)
+    : ByteSize.fromInputUnsafe(options.maxBodySize)
+  const limit = ByteSize.toNumberUnsafe(maxBodySize)
+  return HttpRouter.middleware((httpEffect): Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    Types.unhandled,
+    HttpServerRequest.HttpServerRequest
+  > =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      if (Number(request.headers["content-length"] ?? 0) > limit) {
+        return Effect.succeed(errorResponse("payload_too_large"))
+      }
+      return httpEffect.pipe(
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodySize),
+        Effect.map((response) => response.status === 415 ? errorResponse("unsupported_media_type") : response),
+        Effect.catchCause((cause) => {
+          if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+          const defect = Cause.squash(cause)
+          if (bodyTooLarge(defect)) return Effect.succeed(errorResponse("payload_too_large"))
+          if (requestSchemaError(defect)) {
+            return Effect.succeed(
+              errorResponse(
+                HttpApiError.HttpApiSchemaError.is(defect) && defect.kind === "Params"
+                  ? "invalid_id"
+                  : "invalid_request"
+              )
+            )
+          }
+          return Effect.as(
+            Effect.logError("browser API request failed", cause),
+            errorResponse("runtime_error")
+          )
+        })
+      )
+    })
+  )
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events (SSE)
 
 const decodeRuntimeId = Schema.decodeUnknownResult(Ids.RuntimeId)
 const decodeWorkerId = Schema.decodeUnknownResult(Ids.WorkerId)
@@ -719,25 +780,77 @@ const EventsRoute = (options: Options) =>
 // ---------------------------------------------------------------------------------------------------------------
 // Layers
 
-const isId = (segment: string | undefined): boolean => {
-  if (segment === undefined || segment === "") return true
+/** Every route here with the methods it answers, from the `HttpApi` itself plus the two routes outside it. */
+const routeTable: ReadonlyArray<{ readonly segments: ReadonlyArray<string>; readonly methods: ReadonlyArray<string> }> =
+  (() => {
+    const methods = new Map<string, Set<string>>([[eventsPath, new Set(["GET"])], [openApiPath, new Set(["GET"])]])
+    HttpApi.reflect(BrowserApi, {
+      onGroup: () => {},
+      onEndpoint: ({ endpoint }) => {
+        const set = methods.get(endpoint.path) ?? new Set()
+        methods.set(endpoint.path, set.add(endpoint.method))
+      }
+    })
+    return [...methods].map(([path, set]) => ({ segments: path.split("/").filter(Boolean), methods: [...set] }))
+  })()
+
+const idDecoders: Record<string, (segment: string) => boolean> = {
+  runtimeId: (id) => Result.isSuccess(decodeRuntimeId(id)),
+  hostId: (id) => Result.isSuccess(decodeRuntimeId(id)),
+  workerId: (id) => Result.isSuccess(decodeWorkerId(id))
+}
+
+/** A raw path segment in an id position: decodable percent-encoding and a valid id once decoded. */
+const isId = (name: string, segment: string): boolean => {
   const decoded = Result.try(() => decodeURIComponent(segment))
-  return Result.isSuccess(decoded) && Result.isSuccess(decodeRuntimeId(decoded.success))
+  return Result.isSuccess(decoded) && (idDecoders[name]?.(decoded.success) ?? false)
 }
 
 /**
- * Everything under `/api/` no route took: 404, or 400 when a path segment in an id position is no id (an id longer
- * than the router's `maxParamLength` lands here, not in its route).
+ * The answer to a request under `/api` that no route took. The router gives up on a path it cannot route — no
+ * such route, another method, an id it cannot decode (`%zz`) or longer than its `maxParamLength` — so the path is
+ * matched here, segment by segment, against the route table: a route whose id segments are not ids is
+ * `400 invalid_id`, a route that does not answer this method is `405` with `Allow`, anything else `404`.
  */
-const NotFoundRoute = HttpRouter.add("*", "/api/*", (request) => {
-  const segments = (request.url.split("?")[0] ?? "").split("/").slice(2)
-  const ids = segments[0] === "runtimes"
-    ? [segments[1], segments[2] === "workers" ? segments[3] : undefined]
-    : segments[0] === "hosts"
-    ? [segments[1]]
-    : []
-  return Effect.succeed(errorResponse(ids.every(isId) ? "not_found" : "invalid_id"))
-})
+const unroutedApiResponse = (method: string, url: string): HttpServerResponse.HttpServerResponse => {
+  const segments = (url.split("?")[0] ?? "").split("/").filter(Boolean)
+  const route = routeTable.find((candidate) =>
+    candidate.segments.length === segments.length &&
+    candidate.segments.every((pattern, i) => pattern.startsWith(":") || pattern === segments[i])
+  )
+  if (route === undefined) return errorResponse("not_found")
+  const idsValid = route.segments.every((pattern, i) =>
+    !pattern.startsWith(":") || isId(pattern.slice(1), segments[i]!)
+  )
+  if (!idsValid) return errorResponse("invalid_id")
+  if (route.methods.includes(method === "HEAD" ? "GET" : method)) return errorResponse("not_found")
+  return HttpServerResponse.setHeader(errorResponse("method_not_allowed"), "allow", route.methods.join(", "))
+}
+
+const isApiPath = (url: string): boolean => /^\/api(?:[/?]|$)/.test(url)
+
+/**
+ * Global middleware: a request the router could not route gets the error body — under `/api` only, or everywhere.
+ * Global because the router fails such a request before any route (or route middleware) is involved; requests it
+ * did route, and unrouted ones outside its reach, pass through untouched.
+ */
+const unrouted = (everywhere: boolean) =>
+  HttpRouter.middleware(
+    (httpEffect): Effect.Effect<HttpServerResponse.HttpServerResponse, Types.unhandled> =>
+      Effect.catchCause(httpEffect, (cause) => {
+        const error = Cause.findErrorOption(cause)
+        if (
+          Option.isSome(error) && HttpServerError.isHttpServerError(error.value) &&
+          error.value.reason._tag === "RouteNotFound"
+        ) {
+          const request = error.value.reason.request
+          if (isApiPath(request.url)) return Effect.succeed(unroutedApiResponse(request.method, request.url))
+          if (everywhere) return Effect.succeed(errorResponse("not_found"))
+        }
+        return Effect.failCause(cause)
+      }),
+    { global: true }
+  )
 
 /**
  * Router settings these routes need: a Worker id may be 120 characters, more than the router's default
@@ -770,9 +883,8 @@ export const layerRoutes = (options: Options = {}): Layer.Layer<
         )
       )
     ),
-    EventsRoute(options),
-    NotFoundRoute
-  ).pipe(Layer.provide(ErrorBoundary.layer))
+    EventsRoute(options)
+  ).pipe(Layer.provide(errorBoundary(options).layer), Layer.merge(unrouted(false)))
 
 /**
  * The routes with the default options.
@@ -785,4 +897,8 @@ export const layer = layerRoutes()
  * @category layers
  */
 export const layerServe = (options: Options = {}) =>
-  HttpRouter.serve(layerRoutes(options), { disableLogger: true, disableListenLog: true, routerConfig })
+  HttpRouter.serve(Layer.merge(layerRoutes(options), unrouted(true)), {
+    disableLogger: true,
+    disableListenLog: true,
+    routerConfig
+  })

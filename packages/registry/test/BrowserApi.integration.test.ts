@@ -6,9 +6,9 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert, describe, layer } from "@effect/vitest"
 import { Errors, type RuntimeEvent } from "@yoi/domain"
-import { Effect, Layer, Option, Schema, Stream } from "effect"
-import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
-import { createServer } from "node:http"
+import { Deferred, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest, HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { createServer, request as httpRequest } from "node:http"
 import * as BrowserApi from "../src/BrowserApi.ts"
 import type * as Policy from "../src/Policy.ts"
 import * as Registry from "../src/Registry.ts"
@@ -230,6 +230,13 @@ const TestServer = BrowserApi.layerServe({ heartbeatInterval: "50 millis" }).pip
   Layer.provideMerge(FetchHttpClient.layer)
 )
 
+/** Another server over the fake registry, with other options. */
+const serverWith = (options: BrowserApi.Options) =>
+  BrowserApi.layerServe(options).pipe(
+    Layer.provide([FakeRegistry, BrowserApi.ViewerResolver.layerHeaders]),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+  )
+
 const baseUrl = Effect.map(HttpServer.HttpServer, (server) => HttpServer.formatAddress(server.address))
 
 const ws1 = { "x-yoi-viewer": "alice", "x-yoi-workspace": "ws-1" }
@@ -238,6 +245,7 @@ const ws2 = { "x-yoi-viewer": "bob", "x-yoi-workspace": "ws-2" }
 interface Sent {
   readonly status: number
   readonly contentType: string | undefined
+  readonly allow: string | undefined
   readonly text: string
 }
 
@@ -272,11 +280,20 @@ const send = (
     const text = yield* response.text
     seen.push(text)
     assert.notStrictEqual(response.status, 500, `${method} ${path} answered 500: ${text}`)
-    return { status: response.status, contentType: response.headers["content-type"], text }
+    return {
+      status: response.status,
+      contentType: response.headers["content-type"],
+      allow: response.headers["allow"],
+      text
+    }
   })
 
-const json = (method: "GET" | "POST", path: string, body?: unknown, headers?: Record<string, string>) =>
-  send(method, path, { headers, body: body === undefined ? undefined : JSON.stringify(body) })
+const json = (
+  method: "GET" | "POST" | "DELETE" | "PUT",
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>
+) => send(method, path, { headers, body: body === undefined ? undefined : JSON.stringify(body) })
 
 const decodeJson = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, sent: Sent): S["Type"] =>
   Schema.decodeUnknownSync(Schema.fromJsonString(schema))(sent.text)
@@ -367,6 +384,56 @@ interface Operation {
     { readonly in: string; readonly name: string; readonly schema: { pattern?: string } }
   >
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// A raw client, for bodies no well-behaved client sends
+
+/**
+ * POSTs `path` with `headers` and a body that never ends: `prefix`, then (when `endless`) 64 KiB chunks for as long
+ * as the server takes them. Whatever it answers, it answered before the body ended. `written` is how much body the
+ * client had written when the answer was complete; `closed` completes once the server has closed the connection.
+ */
+const rawPost = (
+  path: string,
+  options: { readonly headers: Record<string, string>; readonly prefix: string; readonly endless: boolean }
+) =>
+  Effect.gen(function*() {
+    const url = yield* baseUrl
+    const request = yield* Effect.acquireRelease(
+      Effect.sync(() => httpRequest(`${url}${path}`, { method: "POST", headers: options.headers })),
+      (request) => Effect.sync(() => request.destroy())
+    )
+    const closed = yield* Deferred.make<void>()
+    let written = 0
+    request.on("error", () => {})
+    request.on("socket", (socket) => socket.on("close", () => Deferred.doneUnsafe(closed, Exit.void)))
+    const chunk = Buffer.alloc(64 * 1024, "x")
+    // writes while the socket takes data; backpressure pauses it until `drain`, the server's close ends it
+    const pump = () => {
+      while (!request.destroyed) {
+        written += chunk.length
+        if (!request.write(chunk)) return
+      }
+    }
+    request.write(options.prefix)
+    written += options.prefix.length
+    if (options.endless) {
+      request.on("drain", pump)
+      pump()
+    }
+    const answer = yield* Effect.callback<{ readonly status: number; readonly text: string; readonly written: number }>(
+      (resume) => {
+        request.on("response", (response) => {
+          let text = ""
+          response.setEncoding("utf8")
+          response.on("data", (data: string) => (text += data))
+          response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, text, written })))
+        })
+      }
+    ).pipe(Effect.timeout("10 seconds"))
+    seen.push(answer.text)
+    return { ...answer, closed: Deferred.await(closed).pipe(Effect.timeout("10 seconds")) }
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -629,23 +696,93 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
         assertError(yield* send("GET", "/api/workers?limit=1000"), 400, "invalid_request")
       }))
 
-    it.effect("unknown routes under /api are 404 with the error body", () =>
+    it.effect("unknown routes are 404 with the error body, under /api and (layerServe) outside it", () =>
       Effect.gen(function*() {
         for (
           const [method, path] of [
             ["GET", "/api/nope"],
             ["GET", "/api"],
+            ["GET", "/api/"],
             ["GET", `${w1}/bogus`],
-            ["DELETE", "/api/runtimes"],
-            ["PUT", w1],
-            ["GET", "/api/runtimes/rt-embedded/workers/w-1/input"]
+            ["POST", `${w1}/bogus`],
+            ["GET", "/api/runtimes/rt-embedded/workers/w-1/input/more"],
+            ["GET", "/not-api"],
+            ["POST", "/"],
+            ["DELETE", "/apis/runtimes"]
           ] as const
         ) {
-          assertError(yield* send(method, path), 404, "not_found")
+          const sent = yield* send(method, path)
+          assertError(sent, 404, "not_found", undefined, `${method} ${path}`)
+          assert.isUndefined(sent.allow)
         }
-        const outside = yield* send("GET", "/not-api")
-        assert.strictEqual(outside.status, 404)
       }))
+
+    it.effect("a known route with another method is 405 with Allow, before the viewer is resolved", () =>
+      Effect.gen(function*() {
+        for (
+          const [method, path, allow] of [
+            ["DELETE", "/api/runtimes", "GET"],
+            ["PUT", w1, "GET"],
+            ["DELETE", "/api/runtimes/rt-embedded/workers", "GET, POST"],
+            ["GET", `${w1}/input`, "POST"],
+            ["PUT", `${w1}/cancel`, "POST"],
+            ["POST", `${w1}/events`, "GET"],
+            ["POST", "/api/hosts/rt-legacy/workers", "GET"],
+            ["DELETE", BrowserApi.openApiPath, "GET"]
+          ] as const
+        ) {
+          for (const headers of [ws1, {}]) {
+            const sent = yield* send(method, path, { headers })
+            assertError(sent, 405, "method_not_allowed", undefined, `${method} ${path}`)
+            assert.strictEqual(sent.allow, allow, `${method} ${path}`)
+          }
+        }
+      }))
+  })
+
+  describe("body limit", () => {
+    const jsonHeaders = { ...ws1, "content-type": "application/json" }
+    const tooLarge = JSON.stringify(BrowserApi.errorBody("payload_too_large"))
+
+    it.effect("a Content-Length over the limit is 413 before the body is sent, and the connection is closed", () =>
+      Effect.gen(function*() {
+        const sent = yield* rawPost(`${w1}/input`, {
+          headers: { ...jsonHeaders, "content-length": String(64 * 1024 * 1024) },
+          prefix: "{\"text\":\"",
+          endless: false
+        })
+        assert.strictEqual(sent.status, 413)
+        assert.strictEqual(sent.text, tooLarge)
+        yield* sent.closed
+      }))
+
+    it.effect("a body that never ends is 413 once it crosses the limit, and the server stops reading it", () =>
+      Effect.gen(function*() {
+        const sent = yield* rawPost(`${w1}/input`, { headers: jsonHeaders, prefix: "{\"text\":\"", endless: true })
+        assert.strictEqual(sent.status, 413)
+        assert.strictEqual(sent.text, tooLarge)
+        yield* sent.closed
+        // what the client got into the socket buffers before the close, not a body read to its end
+        assert.isBelow(sent.written, 32 * 1024 * 1024)
+      }))
+
+    it.effect("the default limit is 1 MiB: a body just over it is 413 on every route with a body, one under it is read", () =>
+      Effect.gen(function*() {
+        const over = JSON.stringify({ text: "x".repeat(1024 * 1024) })
+        for (const path of [`${w1}/input`, `${w1}/cancel`, `${w1}/stop`, "/api/runtimes/rt-embedded/workers"]) {
+          assertError(yield* send("POST", path, { body: over }), 413, "payload_too_large", undefined, path)
+        }
+        const under = yield* json("POST", `${w1}/input`, { text: "y".repeat(1024 * 1024 - 100) })
+        assert.strictEqual(under.status, 202)
+      }))
+
+    it.effect("the limit is the maxBodySize option", () =>
+      Effect.gen(function*() {
+        assertError(yield* json("POST", `${w1}/input`, { text: "x".repeat(5000) }), 413, "payload_too_large")
+        assert.strictEqual((yield* json("POST", `${w1}/input`, { text: "x".repeat(3000) })).status, 202)
+        const endless = yield* rawPost(`${w1}/input`, { headers: jsonHeaders, prefix: "{\"text\":\"", endless: true })
+        assert.strictEqual(endless.status, 413)
+      }).pipe(Effect.provide(serverWith({ maxBodySize: "4 KiB" }))))
   })
 
   describe("ids", () => {
@@ -678,6 +815,27 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
             ["GET", `${workerRoute(segment)}/transcript`],
             ["GET", `${workerRoute(segment)}/usage`],
             ["GET", `${workerRoute(segment)}/events`]
+          ]
+          for (const [method, path] of paths) {
+            const sent = yield* json(method, path, method === "POST" ? { text: "x" } : undefined)
+            assertError(sent, 400, "invalid_id", undefined, `${method} ${path}`)
+          }
+        }
+      }))
+
+    it.effect("malformed percent-encoding in an id is 400 invalid_id, on every route and method", () =>
+      Effect.gen(function*() {
+        for (const segment of ["%zz", "%", "%FF", "%C0%AE", "w%2", "%E2%82"]) {
+          const paths: ReadonlyArray<readonly ["GET" | "POST" | "DELETE", string]> = [
+            ["GET", `/api/runtimes/${segment}`],
+            ["GET", `/api/runtimes/${segment}/workers`],
+            ["POST", `/api/runtimes/${segment}/workers`],
+            ["GET", `/api/hosts/${segment}/workers`],
+            ["GET", workerRoute(segment)],
+            ["GET", workerRoute("w-1", segment)],
+            ["POST", `${workerRoute(segment)}/input`],
+            ["GET", `${workerRoute(segment)}/events`],
+            ["DELETE", workerRoute(segment)]
           ]
           for (const [method, path] of paths) {
             const sent = yield* json(method, path, method === "POST" ? { text: "x" } : undefined)
@@ -854,6 +1012,17 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
         }
         const getWorker = spec.paths["/api/runtimes/{runtimeId}/workers/{workerId}"].get
         assert.includeMembers(Object.keys(getWorker.responses), ["200", "400", "401", "404", "409", "503"])
+        for (
+          const path of [
+            "/workers",
+            "/workers/{workerId}/input",
+            "/workers/{workerId}/cancel",
+            "/workers/{workerId}/stop"
+          ]
+        ) {
+          const post = spec.paths[`/api/runtimes/{runtimeId}${path}`].post
+          assert.includeMembers(Object.keys(post.responses), ["400", "401", "404", "413", "415"], path)
+        }
         const events = spec.paths["/api/runtimes/{runtimeId}/workers/{workerId}/events"].get
         assert.property(events.responses["200"].content, "text/event-stream")
         for (const [path, item] of Object.entries<Record<string, Operation>>(spec.paths)) {
@@ -872,4 +1041,34 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
         }
       }))
   })
+})
+
+/** A backend that serves `layerRoutes` next to its own routes, one of them under `/api`. */
+const BackendServer = HttpRouter.serve(
+  Layer.mergeAll(
+    BrowserApi.layerRoutes(),
+    HttpRouter.add("GET", "/app", HttpServerResponse.text("the backend's page")),
+    HttpRouter.add("GET", "/api/session", HttpServerResponse.jsonUnsafe({ session: "the backend's" }))
+  ),
+  { disableLogger: true, disableListenLog: true, routerConfig: BrowserApi.routerConfig }
+).pipe(
+  Layer.provide([FakeRegistry, BrowserApi.ViewerResolver.layerHeaders]),
+  Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+  Layer.provideMerge(FetchHttpClient.layer)
+)
+
+layer(BackendServer, { excludeTestServices: true })("layerRoutes next to a backend's own routes", (it) => {
+  it.effect("the backend's routes and its own 404 stay its own; unrouted /api requests get the error body", () =>
+    Effect.gen(function*() {
+      const page = yield* send("GET", "/app")
+      assert.deepStrictEqual([page.status, page.text], [200, "the backend's page"])
+      const session = yield* send("GET", "/api/session")
+      assert.deepStrictEqual([session.status, session.text], [200, "{\"session\":\"the backend's\"}"])
+      const elsewhere = yield* send("GET", "/elsewhere")
+      assert.deepStrictEqual([elsewhere.status, elsewhere.text], [404, ""])
+      assert.strictEqual((yield* send("GET", "/api/runtimes")).status, 200)
+      assertError(yield* send("GET", "/api/nope"), 404, "not_found")
+      assertError(yield* send("PUT", "/api/runtimes"), 405, "method_not_allowed")
+      assertError(yield* send("GET", "/api/runtimes/%zz"), 400, "invalid_id")
+    }))
 })

@@ -54,7 +54,7 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
     }).pipe(Effect.scoped)
 
   /** The browser API over the registry on an ephemeral loopback port; every body and SSE frame is kept. */
-  const withBrowserApi = <A, E>(body: (http: BrowserClient) => Effect.Effect<A, E>) =>
+  const withBrowserApi = <A, E>(body: (http: BrowserClient) => Effect.Effect<A, E>, options: BrowserApi.Options = {}) =>
     withRegistry(() =>
       Effect.gen(function*() {
         const server = yield* HttpServer.HttpServer
@@ -62,7 +62,7 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
         return yield* body(browserClient(base, keep))
       }).pipe(
         Effect.provide(
-          BrowserApi.layerServe().pipe(
+          BrowserApi.layerServe(options).pipe(
             Layer.provide(BrowserApi.ViewerResolver.layerHeaders),
             Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
           )
@@ -213,6 +213,25 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
             assert.strictEqual(accepted.status, "started")
           })
         ),
+      { timeout: 60_000 }
+    )
+
+    it.live(
+      "through the browser API: a body over the limit is 413 at the door, an input over the runtime's limit 400",
+      () =>
+        withBrowserApi((http) =>
+          Effect.gen(function*() {
+            const created = yield* http.json("POST", "/api/runtimes/rt-under-test/workers", alice, {})
+            const workerId = (created.body as { worker: { workerId: string } }).worker.workerId
+            const input = `/api/runtimes/rt-under-test/workers/${workerId}/input`
+            const overBody = yield* http.json("POST", input, alice, { text: "x".repeat(20 * 1024 * 1024) })
+            assert.deepStrictEqual(overBody, { status: 413, body: BrowserApi.errorBody("payload_too_large") })
+            const overInput = yield* http.json("POST", input, alice, { text: "x".repeat(5 * 1024 * 1024) })
+            assert.deepStrictEqual(overInput, { status: 400, body: BrowserApi.errorBody("invalid_request") })
+            const runtime = yield* http.json("GET", "/api/runtimes/rt-under-test", alice)
+            assert.strictEqual((runtime.body as { state: string }).state, "available")
+            assert.strictEqual((yield* http.json("POST", input, alice, { text: "fine" })).status, 202)
+          }), { maxBodySize: "16 MiB" }),
       { timeout: 60_000 }
     )
 
