@@ -1,8 +1,13 @@
 /**
- * The runtime process's side of `RuntimeAuth`: a bearer token checked in constant time on every RPC.
+ * The runtime process's bearer-token check: the `RuntimeAuth` RPC middleware (a typed `Unauthorized` on every RPC)
+ * and the predicate `Server` applies to `POST /rpc` before it reads a body.
  *
- * The token is `Redacted` and never appears in a log, an error or a response: a failure is always the same
- * `Unauthorized` message, whether the header was missing, malformed or wrong.
+ * **Details** The header is `Authorization: Bearer <token>`; the scheme is matched in any case (RFC 9110 §11.1),
+ * the token exactly, in constant time (both sides hashed to a fixed length before `timingSafeEqual`). The token is
+ * `Redacted` and never appears in a log, an error or a response: a failure is always the same `Unauthorized`
+ * message, whether the header was missing, malformed or wrong.
+ *
+ * Deliberately not here: other schemes, several tokens, or any notion of who the caller is.
  */
 import { Errors, RuntimeRpcs } from "@yoi/domain"
 import { Effect, Layer, Redacted } from "effect"
@@ -10,14 +15,25 @@ import { createHash, timingSafeEqual } from "node:crypto"
 
 const digest = (value: string) => createHash("sha256").update(value, "utf8").digest()
 
-/** Compares `Bearer <token>` with the header in constant time (both sides hashed to a fixed length). */
+const bearerScheme = /^bearer +/i
+
+/**
+ * Whether the `Authorization` header carries `token` under the `Bearer` scheme (in any case).
+ * @category constructors
+ */
 export const isAuthorized = (header: string | undefined, token: Redacted.Redacted<string>): boolean => {
-  const expected = digest(`Bearer ${Redacted.value(token)}`)
-  const actual = digest(header ?? "")
-  return timingSafeEqual(expected, actual) && header !== undefined
+  const scheme = header === undefined ? null : bearerScheme.exec(header)
+  // the credentials are compared even when the scheme is wrong, so the time taken says nothing about the token
+  const credentials = header === undefined || scheme === null ? "" : header.slice(scheme[0].length)
+  const matches = timingSafeEqual(digest(Redacted.value(token)), digest(credentials))
+  return matches && scheme !== null
 }
 
-const unauthorized = new Errors.Unauthorized({ message: "missing or invalid bearer token" })
+/**
+ * The one answer to a request without the right token.
+ * @category errors
+ */
+export const unauthorized = new Errors.Unauthorized({ message: "missing or invalid bearer token" })
 
 /** @category layers */
 export const layerBearer = (token: Redacted.Redacted<string>): Layer.Layer<RuntimeRpcs.RuntimeAuth> =>

@@ -2,18 +2,27 @@
  * The runtime process's HTTP surface: `RuntimeRpcs` over HTTP at `POST /rpc` (ndjson, so streaming RPCs stream),
  * plus `/healthz` (the process is up) and `/readyz` (the Runtime accepts commands) without authentication.
  *
- * **Details** Every `/rpc` body is checked before the RPC server sees it: the content type must be ndjson, the body
- * at most `maxBodyBytes`, every line a protocol message, every request tag a `RuntimeRpcs` RPC and every payload of
- * that RPC's schema. Anything else is answered with a typed `InvalidRequest` (400, 413 or 415) instead of an RPC
- * defect, and the server stays up. Authentication stays in `RuntimeAuth` (a typed `Unauthorized` on every RPC).
+ * **Details** `POST /rpc` checks, in this order and before any RPC runs: the bearer token (401 `Unauthorized`,
+ * before a byte of the body is read), the content type (415), the size (413), then every line of the body against
+ * the protocol and each payload against its RPC's schema (400). Each refusal is one typed domain error as JSON
+ * (`{"_tag":"InvalidRequest","field",…}`), which the registry's `RemoteRuntime` turns back into that typed failure
+ * of every request the body carried. `RuntimeAuth` still checks every RPC too. An unknown path is a typed 404 and
+ * a wrong method a typed 405, never an empty answer.
  *
  * It serves whatever `Runtime` it is given on whatever `HttpServer` is provided: adapters and the Node server are
- * picked by the process entry. Deliberately not here: a second hand-written REST API for runtimes.
+ * picked by the process entry. Deliberately not here: a second hand-written REST API for runtimes, and request
+ * logging (a URL or header could carry what no log may hold).
  */
 import { Errors, RuntimeRpcs } from "@yoi/domain"
 import { Runtime, RuntimeHandlers } from "@yoi/runtime"
 import { ByteSize, Effect, Layer, type Redacted, Result, Schema } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import {
+  HttpIncomingMessage,
+  HttpRouter,
+  type HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
 import { RpcSerialization, RpcServer } from "effect/rpc"
 import * as Auth from "./Auth.ts"
 
@@ -38,10 +47,18 @@ const ReadyRoute = HttpRouter.add(
   })
 )
 
-const encodeInvalid = Schema.encodeSync(Errors.InvalidRequest)
+const encodeRejection = Schema.encodeSync(Schema.Union([Errors.InvalidRequest, Errors.Unauthorized]))
 
-const reject = (status: number, field: string, message: string) =>
-  HttpServerResponse.jsonUnsafe(encodeInvalid(new Errors.InvalidRequest({ field, message })), { status })
+const respond = (
+  status: number,
+  error: Errors.InvalidRequest | Errors.Unauthorized,
+  headers?: Record<string, string>
+) => HttpServerResponse.jsonUnsafe(encodeRejection(error), { status, headers })
+
+const reject = (status: number, field: string, message: string, headers?: Record<string, string>) =>
+  respond(status, new Errors.InvalidRequest({ field, message }), headers)
+
+const unauthorized = respond(401, Auth.unauthorized, { "www-authenticate": "Bearer" })
 
 const rpcs = RuntimeRpcs.RuntimeRpcs.requests
 const payloadDecoders = new Map(
@@ -82,26 +99,37 @@ const checkBody = (text: string): HttpServerResponse.HttpServerResponse | undefi
   return undefined
 }
 
+/** `application/x-ndjson` (what the Effect client sends) or `application/ndjson`, parameters ignored. */
+const isNdjson = (contentType: string | undefined) => {
+  if (contentType === undefined) return true
+  const mediaType = contentType.split(";")[0]!.trim().toLowerCase()
+  return mediaType === "application/x-ndjson" || mediaType === "application/ndjson"
+}
+
 const RpcRoute = (options: Options) =>
   HttpRouter.use(Effect.fnUntraced(function*(router) {
     const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024
+    const tooLarge = reject(413, "body", `must be at most ${maxBodyBytes} bytes`)
+    const token = options.token
     const rpcApp = yield* RpcServer.toHttpEffect(RuntimeRpcs.RuntimeRpcs)
     yield* router.add(
       "POST",
       "/rpc",
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const contentType = request.headers["content-type"]
-        if (contentType !== undefined && !/^application\/(x-)?ndjson\b/i.test(contentType)) {
-          return reject(415, "content-type", "must be application/ndjson")
+        if (token !== undefined && !Auth.isAuthorized(request.headers["authorization"], token)) return unauthorized
+        if (!isNdjson(request.headers["content-type"])) {
+          return reject(415, "content-type", "must be application/x-ndjson")
         }
-        const length = Number(request.headers["content-length"] ?? "0")
-        if (length > maxBodyBytes) return reject(413, "body", `must be at most ${maxBodyBytes} bytes`)
+        if (Number(request.headers["content-length"] ?? "0") > maxBodyBytes) return tooLarge
         const text = yield* Effect.result(
           request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)))
         )
-        if (Result.isFailure(text)) return reject(413, "body", `must be at most ${maxBodyBytes} bytes`)
-        return checkBody(text.success) ?? (yield* rpcApp)
+        if (Result.isFailure(text)) return tooLarge
+        const rejected = checkBody(text.success)
+        if (rejected !== undefined) return rejected
+        // the RPC server reads the same, already buffered, body
+        return yield* rpcApp
       })
     )
   })).pipe(
@@ -112,12 +140,29 @@ const RpcRoute = (options: Options) =>
     ])
   )
 
+/** The methods each path answers; every other request is a typed 404 or 405. */
+const allowed: ReadonlyMap<string, string> = new Map([["/rpc", "POST"], ["/healthz", "GET"], ["/readyz", "GET"]])
+
+const NotFound = HttpRouter.middleware<{ handles: HttpServerError.HttpServerError }>()(
+  (app) =>
+    Effect.catchReason(app, "HttpServerError", "RouteNotFound", (reason) => {
+      const path = reason.request.url.split("?")[0]!
+      const allow = allowed.get(path)
+      return Effect.succeed(
+        allow === undefined
+          ? reject(404, "path", "is not served here: the paths are POST /rpc, GET /healthz and GET /readyz")
+          : reject(405, "method", `must be ${allow}`, { allow })
+      )
+    }),
+  { global: true }
+)
+
 /**
  * The routes, served on the provided `HttpServer`.
  * @category layers
  */
 export const layer = (options: Options) =>
-  HttpRouter.serve(Layer.mergeAll(RpcRoute(options), HealthRoute, ReadyRoute), {
+  HttpRouter.serve(Layer.mergeAll(RpcRoute(options), HealthRoute, ReadyRoute, NotFound), {
     disableLogger: true,
     disableListenLog: true
   })

@@ -1,6 +1,7 @@
 /**
- * The runtime server's guards over real HTTP: authentication on every RPC, and typed rejections of malformed,
- * mistyped and oversized bodies — after which the server still answers.
+ * The runtime server's guards over real HTTP: authentication on every RPC (checked before a body is read, the
+ * `Bearer` scheme in any case), typed JSON answers for unknown paths and wrong methods, and typed rejections of
+ * malformed, mistyped and oversized bodies — after which the server still answers.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert, describe, layer } from "@effect/vitest"
@@ -39,22 +40,38 @@ afterAll(() => {
   for (const text of seen) assert.notInclude(text, Redacted.value(token))
 })
 
-const post = (body: string, contentType: string | undefined = "application/ndjson", auth = true) =>
+const post = (
+  body: string,
+  contentType: string | undefined = "application/ndjson",
+  /** `null`: no `Authorization` header at all. */
+  authorization: string | null = `Bearer ${Redacted.value(token)}`
+) =>
   Effect.gen(function*() {
     const url = yield* baseUrl
     const client = yield* HttpClient.HttpClient
     let request = HttpClientRequest.post(`${url}/rpc`).pipe(HttpClientRequest.bodyText(body, contentType))
-    if (auth) request = HttpClientRequest.bearerToken(request, Redacted.value(token))
+    if (authorization !== null) request = HttpClientRequest.setHeader(request, "authorization", authorization)
     const response = yield* client.execute(request)
     const text = yield* response.text
     seen.push(text)
-    return { status: response.status, text }
+    return { status: response.status, text, headers: response.headers }
+  })
+
+const send = (method: "GET" | "POST" | "PUT" | "DELETE", path: string) =>
+  Effect.gen(function*() {
+    const url = yield* baseUrl
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(HttpClientRequest.make(method)(`${url}${path}`))
+    const text = yield* response.text
+    seen.push(text)
+    return { status: response.status, text, headers: response.headers }
   })
 
 const decodeInvalid = Schema.decodeUnknownSync(Schema.fromJsonString(Errors.InvalidRequest))
+const decodeUnauthorized = Schema.decodeUnknownSync(Schema.fromJsonString(Errors.Unauthorized))
 
 const requestLine = (tag: string, payload: unknown) =>
-  `${JSON.stringify({ _tag: "Request", id: "1", tag, payload, headers: [] })}\n`
+  `${JSON.stringify({ _tag: "Request", id: 1, tag, payload, headers: [] })}\n`
 
 layer(ServerLayer)("runtime server guards", (it) => {
   describe("authentication", () => {
@@ -92,6 +109,33 @@ layer(ServerLayer)("runtime server guards", (it) => {
         assert.strictEqual(created.worker.status, "idle")
       }))
 
+    it.effect("the token is checked before the body is read: a bad body with a bad token is Unauthorized", () =>
+      Effect.gen(function*() {
+        for (const authorization of [null, "Bearer not-the-token"]) {
+          const response = yield* post(requestLine("GetWorker", { workerId: 5 }), "application/ndjson", authorization)
+          assert.strictEqual(response.status, 401)
+          assert.strictEqual(response.headers["www-authenticate"], "Bearer")
+          assert.strictEqual(decodeUnauthorized(response.text)._tag, "Unauthorized")
+        }
+        const oversized = yield* post(" ".repeat(maxBodyBytes + 10), "application/ndjson", null)
+        assert.strictEqual(oversized.status, 401)
+      }))
+
+    it.effect("the Bearer scheme matches in any case (RFC 9110); anything else is Unauthorized", () =>
+      Effect.gen(function*() {
+        const secret = Redacted.value(token)
+        for (const scheme of ["Bearer", "bearer", "BEARER", "bEaReR"]) {
+          const response = yield* post(requestLine("GetUsage", {}), "application/ndjson", `${scheme} ${secret}`)
+          assert.strictEqual(response.status, 200, scheme)
+          assert.include(response.text, "\"_tag\":\"Success\"")
+        }
+        for (const header of [`Basic ${secret}`, `Bearer${secret}`, `Bearer ${secret}x`, `Bearer ${secret.slice(1)}`]) {
+          const response = yield* post(requestLine("GetUsage", {}), "application/ndjson", header)
+          assert.strictEqual(response.status, 401)
+          assert.notInclude(response.text, secret)
+        }
+      }))
+
     it.effect("health and readiness need no token", () =>
       Effect.gen(function*() {
         const url = yield* baseUrl
@@ -102,6 +146,27 @@ layer(ServerLayer)("runtime server guards", (it) => {
         assert.strictEqual(ready.status, 200)
         assert.deepStrictEqual(yield* ready.json, { status: "ready" })
       }))
+  })
+
+  describe("unknown paths and wrong methods get typed JSON answers", () => {
+    const cases: ReadonlyArray<readonly [string, "GET" | "POST" | "PUT" | "DELETE", string, number, string]> = [
+      ["an unknown path", "GET", "/admin", 404, "path"],
+      ["an unknown path below /rpc", "POST", "/rpc/extra", 404, "path"],
+      ["GET /rpc", "GET", "/rpc", 405, "method"],
+      ["PUT /rpc", "PUT", "/rpc", 405, "method"],
+      ["POST /healthz", "POST", "/healthz", 405, "method"],
+      ["DELETE /readyz", "DELETE", "/readyz", 405, "method"]
+    ]
+    for (const [label, method, path, status, field] of cases) {
+      it.effect(label, () =>
+        Effect.gen(function*() {
+          const response = yield* send(method, path)
+          assert.strictEqual(response.status, status)
+          assert.match(response.headers["content-type"] ?? "", /^application\/json/)
+          assert.strictEqual(decodeInvalid(response.text).field, field)
+          if (status === 405) assert.strictEqual(response.headers["allow"], path === "/rpc" ? "POST" : "GET")
+        }))
+    }
   })
 
   describe("malformed requests get typed errors and the server stays up", () => {
@@ -141,6 +206,27 @@ layer(ServerLayer)("runtime server guards", (it) => {
           assert.strictEqual(after.status, "ready")
         }))
     }
+
+    it.effect("a raw request as the Effect client writes it works, with either ndjson media type", () =>
+      Effect.gen(function*() {
+        const line = `${
+          JSON.stringify({
+            _tag: "Request",
+            id: 0,
+            tag: "GetRuntime",
+            payload: null,
+            traceId: "320ef6abdd8a49cb8ecacac2ce67013a",
+            spanId: "d9c74532e5e119e4",
+            sampled: true,
+            headers: []
+          })
+        }\n`
+        for (const contentType of ["application/x-ndjson", "application/ndjson; charset=utf-8"]) {
+          const response = yield* post(line, contentType)
+          assert.strictEqual(response.status, 200)
+          assert.include(response.text, "{\"_tag\":\"Exit\",\"requestId\":0,\"exit\":{\"_tag\":\"Success\"")
+        }
+      }))
 
     it.effect("a well-formed raw request still works", () =>
       Effect.gen(function*() {
