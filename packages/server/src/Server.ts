@@ -3,11 +3,10 @@
  * plus `/healthz` (the process is up) and `/readyz` (the Runtime accepts commands) without authentication.
  *
  * **Details** `POST /rpc` checks, in this order and before any RPC runs: the bearer token (401 `Unauthorized`,
- * before a byte of the body is read), the content type (415), the size (413), then every line of the body against
- * the protocol and each payload against its RPC's schema (400). Each refusal is one typed domain error as JSON
- * (`{"_tag":"InvalidRequest","field",…}`), which the registry's `RemoteRuntime` turns back into that typed failure
- * of every request the body carried. `RuntimeAuth` still checks every RPC too. An unknown path is a typed 404 and
- * a wrong method a typed 405, never an empty answer.
+ * before a byte of the body is read), the content type (415), the size (413), then the body itself (`RpcGuard`,
+ * 400). Each refusal is one typed domain error as JSON (`{"_tag":"InvalidRequest","field",…}`), which the registry's
+ * `RemoteRuntime` turns back into that typed failure of every request the body carried. `RuntimeAuth` still checks
+ * every RPC too. An unknown path is a typed 404 and a wrong method a typed 405, never an empty answer.
  *
  * It serves whatever `Runtime` it is given on whatever `HttpServer` is provided: adapters and the Node server are
  * picked by the process entry. Deliberately not here: a second hand-written REST API for runtimes, and request
@@ -25,12 +24,16 @@ import {
 } from "effect/http"
 import { RpcSerialization, RpcServer } from "effect/rpc"
 import * as Auth from "./Auth.ts"
+import * as RpcGuard from "./RpcGuard.ts"
 
 /** @category models */
 export interface Options {
   /** Bearer token required on every RPC; without one the server must only listen on loopback. */
   readonly token?: Redacted.Redacted<string> | undefined
-  /** Largest accepted `/rpc` body (default 4 MiB). */
+  /**
+   * Largest accepted `/rpc` body (default 4 MiB). Capped at 16 MiB, the ndjson serializer's own limit for one
+   * line, so no admitted body can make the RPC server fail on its framing.
+   */
   readonly maxBodyBytes?: number | undefined
 }
 
@@ -60,45 +63,6 @@ const reject = (status: number, field: string, message: string, headers?: Record
 
 const unauthorized = respond(401, Auth.unauthorized, { "www-authenticate": "Bearer" })
 
-const rpcs = RuntimeRpcs.RuntimeRpcs.requests
-const payloadDecoders = new Map(
-  [...rpcs].map(([tag, rpc]) => [tag, Schema.decodeUnknownResult(rpc.payloadSchema as Schema.Codec<unknown, unknown>)])
-)
-const controlTags = new Set(["Ack", "Interrupt", "Eof", "Ping"])
-
-const parseLine = (line: string): Result.Result<unknown, string> => {
-  const parsed = Result.try(() => JSON.parse(line) as unknown)
-  return Result.mapError(parsed, () => "is not valid JSON")
-}
-
-/** `undefined` when the body is acceptable, else the typed rejection. */
-const checkBody = (text: string): HttpServerResponse.HttpServerResponse | undefined => {
-  const lines = text.split("\n").filter((line) => line.trim().length > 0)
-  if (lines.length === 0) return reject(400, "body", "must contain at least one message")
-  for (let i = 0; i < lines.length; i++) {
-    const parsed = parseLine(lines[i]!)
-    if (Result.isFailure(parsed)) return reject(400, `body[${i}]`, parsed.failure)
-    const message = parsed.success
-    if (typeof message !== "object" || message === null || !("_tag" in message)) {
-      return reject(400, `body[${i}]`, "must be a protocol message")
-    }
-    const tag = message._tag
-    if (tag === "Request") {
-      const rpc = "tag" in message && typeof message.tag === "string" ? message.tag : undefined
-      const decode = rpc === undefined ? undefined : payloadDecoders.get(rpc)
-      if (decode === undefined) return reject(400, `body[${i}].tag`, "is not a Runtime RPC")
-      const payload = "payload" in message ? message.payload : undefined
-      const decoded = decode(payload)
-      if (Result.isFailure(decoded)) {
-        return reject(400, `body[${i}].payload`, decoded.failure.message.split("\n")[0]!.slice(0, 200))
-      }
-    } else if (typeof tag !== "string" || !controlTags.has(tag)) {
-      return reject(400, `body[${i}]._tag`, "is not a protocol message")
-    }
-  }
-  return undefined
-}
-
 /** `application/x-ndjson` (what the Effect client sends) or `application/ndjson`, parameters ignored. */
 const isNdjson = (contentType: string | undefined) => {
   if (contentType === undefined) return true
@@ -108,7 +72,7 @@ const isNdjson = (contentType: string | undefined) => {
 
 const RpcRoute = (options: Options) =>
   HttpRouter.use(Effect.fnUntraced(function*(router) {
-    const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024
+    const maxBodyBytes = Math.min(options.maxBodyBytes ?? 4 * 1024 * 1024, 16 * 1024 * 1024)
     const tooLarge = reject(413, "body", `must be at most ${maxBodyBytes} bytes`)
     const token = options.token
     const rpcApp = yield* RpcServer.toHttpEffect(RuntimeRpcs.RuntimeRpcs)
@@ -126,8 +90,8 @@ const RpcRoute = (options: Options) =>
           request.text.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)))
         )
         if (Result.isFailure(text)) return tooLarge
-        const rejected = checkBody(text.success)
-        if (rejected !== undefined) return rejected
+        const checked = RpcGuard.check(text.success)
+        if (Result.isFailure(checked)) return respond(400, checked.failure)
         // the RPC server reads the same, already buffered, body
         return yield* rpcApp
       })

@@ -1,7 +1,8 @@
 /**
  * The runtime server's guards over real HTTP: authentication on every RPC (checked before a body is read, the
  * `Bearer` scheme in any case), typed JSON answers for unknown paths and wrong methods, and typed rejections of
- * malformed, mistyped and oversized bodies — after which the server still answers.
+ * malformed, mistyped and oversized bodies — after which the server still answers. The body guard's hostile cases
+ * and its property test are in `RpcFuzz.integration.test.ts`.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert, describe, layer } from "@effect/vitest"
@@ -181,7 +182,14 @@ layer(ServerLayer)("runtime server guards", (it) => {
         requestLine("GetWorker", { workerId: 5 }),
         "application/ndjson",
         400,
-        "body[0].payload"
+        "body[0].payload.workerId"
+      ],
+      [
+        "a complete request without a final newline",
+        requestLine("GetUsage", {}).trimEnd(),
+        "application/ndjson",
+        400,
+        "body"
       ],
       ["a second bad line", requestLine("GetUsage", {}) + "{oops\n", "application/ndjson", 400, "body[1]"],
       ["a wrong content type", requestLine("GetUsage", {}), "text/plain", 415, "content-type"],
