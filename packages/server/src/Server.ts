@@ -1,6 +1,7 @@
 /**
  * The runtime process's HTTP surface: `RuntimeRpcs` over HTTP at `POST /rpc` (ndjson, so streaming RPCs stream),
- * plus `/healthz` (the process is up) and `/readyz` (the Runtime accepts commands) without authentication.
+ * plus `/healthz` (the process is up) and `/readyz` (the Runtime accepts commands) without authentication. The wire
+ * format for clients that are not Effect's is `docs/rpc-protocol.md`.
  *
  * **Details** `POST /rpc` checks, in this order and before any RPC runs: the bearer token (401 `Unauthorized`,
  * before a byte of the body is read), the content type (415), the size (413), then the body itself (`RpcGuard`,
