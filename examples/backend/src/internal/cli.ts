@@ -24,7 +24,7 @@ const variables = new Map<string, Variable>()
 const document = (description: string, variable: string, shownDefault: string) =>
   `${description} (env ${variable}; default ${shownDefault})`
 
-/** A string flag, else `variable`, else `defaultValue`. @internal */
+/** A string flag, else `variable`, else `defaultValue`. @category constructors */
 export const string = (name: string, options: {
   readonly description: string
   readonly variable: string
@@ -38,7 +38,7 @@ export const string = (name: string, options: {
   )
 }
 
-/** An integer flag within `[minimum, maximum]`, else `variable`, else `defaultValue`. @internal */
+/** An integer flag within `[minimum, maximum]`, else `variable`, else `defaultValue`. @category constructors */
 export const integer = (name: string, options: {
   readonly description: string
   readonly variable: string
@@ -59,7 +59,7 @@ export const integer = (name: string, options: {
   )
 }
 
-/** A JSON flag decoded with `schema`, else `variable`, else `defaultValue`. @internal */
+/** A JSON flag decoded with `schema`, else `variable`, else `defaultValue`. @category constructors */
 export const json = <A>(name: string, schema: Schema.Codec<A, unknown>, options: {
   readonly description: string
   readonly variable: string
@@ -96,7 +96,7 @@ const describe = (error: CliError.NonShowHelpErrors): Effect.Effect<string> => {
   )
 }
 
-/** Help and version as effect/cli prints them; an invalid invocation as one line on stderr. @internal */
+/** Help and version as effect/cli prints them; an invalid invocation as one line on stderr. @category layers */
 export const presenter = CliOutput.layerPresenter({
   present: (event) =>
     event._tag === "InvalidInvocation"
@@ -108,19 +108,22 @@ export const presenter = CliOutput.layerPresenter({
       : CliOutput.defaultPresenter.present(event)
 })
 
-/** A failure already reported as one line; the process exits 1 and the runtime does not report it again. */
+/**
+ * A failure already reported as one line; the process exits 1 and the runtime does not report it again.
+ * @category errors
+ */
 export class Reported extends Data.TaggedError("Reported")<{}> {
   override readonly [Runtime.errorReported] = false
 }
 
-/** Prints `error: <line>`, logs `cause` at debug level, and fails. @internal */
+/** Prints `error: <line>`, logs `cause` at debug level, and fails. @category constructors */
 export const fail = (line: string, cause?: unknown): Effect.Effect<never, Reported> =>
   Console.error(`error: ${line}`).pipe(
     Effect.andThen(cause === undefined ? Effect.void : Effect.logDebug(cause)),
     Effect.andThen(Effect.fail(new Reported()))
   )
 
-/** The first system error code (`EADDRINUSE`, …) on an error's cause chain. @internal */
+/** The first system error code (`EADDRINUSE`, …) on an error's cause chain. @category constructors */
 export const systemCode = (error: unknown): string | undefined => {
   let current = error
   for (let depth = 0; depth < 8 && Predicate.isObject(current); depth++) {

@@ -142,7 +142,8 @@ const show = Command.make(
         )
         if (w.currentRun !== undefined) yield* Console.log(`running ${w.currentRun.runId}`)
         yield* Console.log(
-          `usage: ${w.usage.runs} runs, ${w.usage.inputTokens} in / ${w.usage.outputTokens} out, ${w.usage.failures} failed`
+          `usage: ${w.usage.runs} runs, ${w.usage.inputTokens} in / ${w.usage.outputTokens} out, ` +
+            `${w.usage.failures} failed`
         )
         if (w.lastError !== undefined) yield* Console.log(`last error: ${w.lastError.code}: ${w.lastError.message}`)
       }))
@@ -163,7 +164,8 @@ const write = (text: string) => Effect.sync(() => process.stdout.write(text))
 
 /** How to pick a run up again from another terminal. */
 const followHint = (workerId: string, after: number) =>
-  `follow it with \`yoi-runtime watch ${workerId} --after ${after}\` or cancel it with \`yoi-runtime cancel ${workerId}\``
+  `follow it with \`yoi-runtime watch ${workerId} --after ${after}\` ` +
+  `or cancel it with \`yoi-runtime cancel ${workerId}\``
 
 const send = Command.make("send", {
   ...clientFlags,
@@ -356,5 +358,5 @@ const stop = Command.make("stop", { ...clientFlags, workerId: workerIdArg }, (fl
     (client) => Effect.flatMap(client.StopWorker({ workerId: flags.workerId }), (result) => Console.log(result.outcome))
   )).pipe(Command.withDescription("Stop a Worker (terminal; its data stays readable)"))
 
-/** The client commands, in the order help lists them. @internal */
+/** The client commands, in the order help lists them. @category constructors */
 export const commands = [status, workers, send, watch, transcript, cancel, stop] as const

@@ -16,7 +16,7 @@ import { Console, Data, Effect, Runtime } from "effect"
  * - `3`: `send`: the run was cancelled;
  * - `4`: the runtime could not be reached or answered outside the protocol;
  * - `130`: `send` interrupted (Ctrl-C) — the run goes on in the runtime.
- * @internal
+ * @category models
  */
 export const ExitCode = {
   refused: 1,
@@ -26,7 +26,7 @@ export const ExitCode = {
   interrupted: 130
 } as const
 
-/** A failure already reported as one line; `exitCode` becomes the process's. @internal */
+/** A failure already reported as one line; `exitCode` becomes the process's. @category errors */
 export class Reported extends Data.TaggedError("Reported")<{ readonly exitCode: number }> {
   override readonly [Runtime.errorReported] = false
   override get [Runtime.errorExitCode]() {
@@ -36,7 +36,7 @@ export class Reported extends Data.TaggedError("Reported")<{ readonly exitCode: 
 
 /**
  * Prints `error: <line>`, logs `cause` at debug level (shown with `--log-level debug`), and fails with `exitCode`.
- * @internal
+ * @category constructors
  */
 export const fail = (line: string, exitCode: number, cause?: unknown): Effect.Effect<never, Reported> =>
   Console.error(`error: ${line}`).pipe(

@@ -25,7 +25,10 @@ const variables = new Map<string, Variable>()
 const document = (description: string, variable: string, shownDefault: string | undefined) =>
   `${description} (env ${variable}${shownDefault === undefined ? "" : `; default ${shownDefault}`})`
 
-/** A string flag, else `variable`, else `defaultValue` (`shownDefault` is what help prints for it). @internal */
+/**
+ * A string flag, else `variable`, else `defaultValue` (`shownDefault` is what help prints for it).
+ * @category constructors
+ */
 export const string = (name: string, options: {
   readonly description: string
   readonly variable: string
@@ -40,7 +43,7 @@ export const string = (name: string, options: {
   )
 }
 
-/** An optional string flag, else `variable`, else none (`shownDefault` says what none means). @internal */
+/** An optional string flag, else `variable`, else none (`shownDefault` says what none means). @category constructors */
 export const optionalString = (name: string, options: {
   readonly description: string
   readonly variable: string
@@ -54,7 +57,7 @@ export const optionalString = (name: string, options: {
   )
 }
 
-/** An integer flag within `[minimum, maximum]`, else `variable`, else `defaultValue`. @internal */
+/** An integer flag within `[minimum, maximum]`, else `variable`, else `defaultValue`. @category constructors */
 export const integer = (name: string, options: {
   readonly description: string
   readonly variable: string
@@ -95,7 +98,7 @@ const describe = (error: CliError.NonShowHelpErrors): Effect.Effect<string> => {
 /**
  * Help and version as effect/cli prints them; an invalid invocation as exactly one line on stderr (no help dump),
  * pointing at `--help`. The run still fails with `ShowHelp` (exit code 1).
- * @internal
+ * @category layers
  */
 export const presenter = CliOutput.layerPresenter({
   present: (event) =>

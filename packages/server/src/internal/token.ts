@@ -9,14 +9,14 @@ import { Config, Effect, FileSystem, Option, Redacted } from "effect"
 import { Flag } from "effect/cli"
 import * as Exit from "./exit.ts"
 
-/** `--token-file`, described for `serve` or for a client command. @internal */
+/** `--token-file`, described for `serve` or for a client command. @category constructors */
 export const tokenFileFlag = (purpose: string) =>
   Flag.Path("token-file").pipe(
     Flag.withDescription(`File holding the bearer token ${purpose} (else env YOI_RUNTIME_TOKEN; default no token)`),
     Flag.optional
   )
 
-/** The token, or none; an unreadable or empty file is reported as one line (exit code 1). @internal */
+/** The token, or none; an unreadable or empty file is reported as one line (exit code 1). @category constructors */
 export const load = (file: Option.Option<string>) =>
   Effect.gen(function*() {
     if (Option.isSome(file)) {
