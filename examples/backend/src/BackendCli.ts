@@ -11,10 +11,10 @@
  * Deliberately not here: what the backend serves (`Backend.ts`), and printing a remote runtime's URL or token.
  */
 import type { Registry } from "@yoi/registry"
-import { Cause, Config, Effect, Exit, Layer, Option, Runtime, Schema } from "effect"
+import { CliExit, CliSettings } from "@yoi/server"
+import { Config, Effect, Layer, Option, Schema } from "effect"
 import { Command } from "effect/cli"
 import * as Backend from "./Backend.ts"
-import * as Cli from "./internal/cli.ts"
 
 /** The runtime id rule of `@yoi/domain`'s `Ids`: ASCII, no path separators. */
 const RuntimeId = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$/))
@@ -34,22 +34,27 @@ export const RemoteRuntimeEntry = Schema.Struct({
   workspace: Schema.optional(Schema.String)
 })
 
+const refused = CliExit.ExitCode.refused
+
 /** Remote entries as registry sources: tokens read from their variables; ids unique and not the embedded one. */
 const remoteSources = (entries: ReadonlyArray<typeof RemoteRuntimeEntry.Type>) =>
   Effect.forEach(entries, (entry, index) =>
     Effect.gen(function*() {
       const where = `YOI_REMOTE_RUNTIMES / --remote-runtimes entry ${index} (${entry.runtimeId})`
       if (entry.runtimeId === Backend.embeddedRuntimeId) {
-        return yield* Cli.fail(`${where}: the runtime id "${Backend.embeddedRuntimeId}" is the embedded runtime's`)
+        return yield* CliExit.fail(
+          `${where}: the runtime id "${Backend.embeddedRuntimeId}" is the embedded runtime's`,
+          refused
+        )
       }
       if (entries.findIndex((other) => other.runtimeId === entry.runtimeId) !== index) {
-        return yield* Cli.fail(`${where}: the runtime id is used twice`)
+        return yield* CliExit.fail(`${where}: the runtime id is used twice`, refused)
       }
       const token = entry.tokenEnv === undefined
         ? Option.none()
         : yield* Config.option(Config.Redacted(entry.tokenEnv)).pipe(Effect.orElseSucceed(() => Option.none()))
       if (entry.tokenEnv !== undefined && Option.isNone(token)) {
-        return yield* Cli.fail(`${where}: tokenEnv names ${entry.tokenEnv}, which is not set`)
+        return yield* CliExit.fail(`${where}: tokenEnv names ${entry.tokenEnv}, which is not set`, refused)
       }
       return {
         kind: "remote",
@@ -61,28 +66,21 @@ const remoteSources = (entries: ReadonlyArray<typeof RemoteRuntimeEntry.Type>) =
       } satisfies Registry.RemoteSource
     }))
 
-const listenProblems: Record<string, string> = {
-  EADDRINUSE: "the address is already in use (another process listens there; pick another --port)",
-  EACCES: "permission denied (ports below 1024 need privileges)",
-  EADDRNOTAVAIL: "the address is not one of this host's (check --host)",
-  ENOTFOUND: "the host name does not resolve (check --host)"
-}
-
 /** The backend command. @category constructors */
 export const command = Command.make("example-backend", {
-  host: Cli.string("host", {
+  host: CliSettings.string("host", {
     description: "Address to listen on",
     variable: "YOI_BACKEND_HOST",
     default: "127.0.0.1"
   }),
-  port: Cli.integer("port", {
+  port: CliSettings.integer("port", {
     description: "Port to listen on (0 picks a free one; the banner says which)",
     variable: "YOI_BACKEND_PORT",
     default: 38900,
     minimum: 0,
     maximum: 65535
   }),
-  remoteRuntimes: Cli.json("remote-runtimes", Schema.Array(RemoteRuntimeEntry), {
+  remoteRuntimes: CliSettings.json("remote-runtimes", Schema.Array(RemoteRuntimeEntry), {
     description: "Remote runtime processes, a JSON array of { runtimeId, displayName, url, tokenEnv?, workspace? }",
     variable: "YOI_REMOTE_RUNTIMES",
     expected: "a JSON array of { runtimeId, displayName, url (http or https), tokenEnv?, workspace? }",
@@ -93,17 +91,15 @@ export const command = Command.make("example-backend", {
   Effect.gen(function*() {
     const remotes = yield* remoteSources(flags.remoteRuntimes)
     return yield* Layer.launch(Backend.layer({ host: flags.host, port: flags.port, remotes })).pipe(
-      Effect.catchTag("ServeError", (error) => {
-        const code = Cli.systemCode(error)
-        const problem = code === undefined ? "the server failed to start" : listenProblems[code] ?? code
-        return Cli.fail(`cannot listen on ${flags.host}:${flags.port}: ${problem}`, error)
-      })
+      Effect.catchTag(
+        "ServeError",
+        (error) => CliExit.fail(CliExit.listenFailure(flags.host, flags.port, error), CliExit.ExitCode.refused, error)
+      )
     )
   })).pipe(Command.withDescription("An example backend: the browser API over an embedded and remote runtimes"))
 
 /** Runs the command with the process arguments. @category constructors */
-export const run = Command.run(command, { version: "0.0.0" }).pipe(Effect.provide(Cli.presenter))
+export const run = Command.run(command, { version: "0.0.0" }).pipe(Effect.provide(CliSettings.presenter))
 
 /** SIGINT/SIGTERM are a clean stop (exit code 0); failures exit 1. @category constructors */
-export const teardown: Runtime.Teardown = (exit, onExit) =>
-  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+export const teardown = CliExit.teardown

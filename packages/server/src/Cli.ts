@@ -14,53 +14,53 @@
  *
  * Deliberately not here: what the process does (`ServerMain`), and retries of commands that change state.
  */
-import { Cause, Effect, Exit as EffectExit, Option, Runtime } from "effect"
+import { Effect, Option } from "effect"
 import { Command } from "effect/cli"
 import { tmpdir } from "node:os"
+import * as CliExit from "./CliExit.ts"
+import * as CliSettings from "./CliSettings.ts"
 import * as ClientCommands from "./internal/clientCommands.ts"
-import * as Exit from "./internal/exit.ts"
-import * as Settings from "./internal/settings.ts"
 import * as Token from "./internal/token.ts"
 import * as ServerMain from "./ServerMain.ts"
 
 const serve = Command.make(
   "serve",
   {
-    host: Settings.string("host", {
+    host: CliSettings.string("host", {
       description: "Address to listen on (a non-loopback address requires a token)",
       variable: "YOI_RUNTIME_HOST",
       default: "127.0.0.1"
     }),
-    port: Settings.integer("port", {
+    port: CliSettings.integer("port", {
       description: "Port to listen on (0 picks a free one; the banner says which)",
       variable: "YOI_RUNTIME_PORT",
       default: 38800,
       minimum: 0,
       maximum: 65535
     }),
-    dataDir: Settings.string("data-dir", {
+    dataDir: CliSettings.string("data-dir", {
       description: "Directory of the Runtime's durable state (one runtime process at a time)",
       variable: "YOI_DATA_DIR",
       default: ".yoi-data",
       shownDefault: ".yoi-data in the working directory"
     }),
-    allocationDir: Settings.string("allocation-dir", {
+    allocationDir: CliSettings.string("allocation-dir", {
       description: "Host-wide directory of live scope allocations, shared by every runtime process",
       variable: "YOI_ALLOCATION_DIR",
       default: `${tmpdir()}/yoi-runtime-allocations`,
       shownDefault: "<tmpdir>/yoi-runtime-allocations"
     }),
-    runtimeId: Settings.string("runtime-id", {
+    runtimeId: CliSettings.string("runtime-id", {
       description: "This Runtime's id",
       variable: "YOI_RUNTIME_ID",
       default: "local"
     }),
-    displayName: Settings.optionalString("display-name", {
+    displayName: CliSettings.optionalString("display-name", {
       description: "This Runtime's display name",
       variable: "YOI_RUNTIME_DISPLAY_NAME",
       shownDefault: "the runtime id"
     }),
-    grace: Settings.integer("grace", {
+    grace: CliSettings.integer("grace", {
       description: "Seconds runs may take to finish on SIGTERM/SIGINT before they are cancelled",
       variable: "YOI_SHUTDOWN_GRACE",
       default: 10,
@@ -80,7 +80,9 @@ const serve = Command.make(
       displayName: Option.getOrUndefined(flags.displayName),
       graceSeconds: flags.grace,
       token: Option.getOrUndefined(token)
-    }).pipe(Effect.catchTag("StartupError", (error) => Exit.fail(error.message, Exit.ExitCode.refused, error.cause)))
+    }).pipe(
+      Effect.catchTag("StartupError", (error) => CliExit.fail(error.message, CliExit.ExitCode.refused, error.cause))
+    )
   })
 ).pipe(Command.withDescription("Run a runtime process serving RuntimeRpcs over HTTP; SIGINT/SIGTERM stop it cleanly"))
 
@@ -94,16 +96,7 @@ export const cli = Command.make("yoi-runtime").pipe(
  * Runs the CLI with the process arguments; an invalid invocation is reported as one line.
  * @category constructors
  */
-export const run = Command.run(cli, { version: "0.0.0" }).pipe(Effect.provide(Settings.presenter))
+export const run = Command.run(cli, { version: "0.0.0" }).pipe(Effect.provide(CliSettings.presenter))
 
-/**
- * The process's exit code from how the CLI ended: a failure carries its own (see the module doc); an interruption
- * (SIGINT/SIGTERM) is a clean stop, `0`, unless the command set another (`send` sets 130).
- * @category constructors
- */
-export const teardown: Runtime.Teardown = (exit, onExit) => {
-  if (EffectExit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
-    return onExit(typeof process.exitCode === "number" ? process.exitCode : 0)
-  }
-  return Runtime.defaultTeardown(exit, onExit)
-}
+/** The process's exit code from how the CLI ended (see `CliExit.teardown`). @category constructors */
+export const teardown = CliExit.teardown

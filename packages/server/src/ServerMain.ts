@@ -15,9 +15,10 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { type Errors, Ids } from "@yoi/domain"
 import { Runtime, RuntimePresets } from "@yoi/runtime"
-import { Console, Data, Effect, Layer, Predicate, type Redacted } from "effect"
+import { Console, Data, Effect, Layer, type Redacted } from "effect"
 import { HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
+import * as CliExit from "./CliExit.ts"
 import * as Server from "./Server.ts"
 
 /**
@@ -99,37 +100,14 @@ export const layer = (options: Options) => {
   return lifecycle.pipe(Layer.provideMerge(http), Layer.provideMerge(runtime))
 }
 
-/** The first system error code (`EADDRINUSE`, …) on an error's cause chain. */
-const systemCode = (error: unknown): string | undefined => {
-  let current = error
-  for (let depth = 0; depth < 8 && Predicate.isObject(current); depth++) {
-    if (Predicate.isString(current["code"])) return current["code"]
-    current = current["cause"]
-  }
-  return undefined
-}
-
-const listenProblems: Record<string, string> = {
-  EADDRINUSE: "the address is already in use (another process listens there; pick another --port)",
-  EACCES: "permission denied (ports below 1024 need privileges)",
-  EADDRNOTAVAIL: "the address is not one of this host's (check --host)",
-  ENOTFOUND: "the host name does not resolve (check --host)"
-}
-
 /** One line saying why the process could not start. */
 const startupFailure =
   (options: Options) => (error: StartupError | Errors.StoreFailure | HttpServerError.ServeError): StartupError => {
     switch (error._tag) {
       case "StartupError":
         return error
-      case "ServeError": {
-        const code = systemCode(error)
-        const problem = code === undefined ? "the server failed to start" : listenProblems[code] ?? code
-        return new StartupError({
-          message: `cannot listen on ${options.host}:${options.port}: ${problem}`,
-          cause: error
-        })
-      }
+      case "ServeError":
+        return new StartupError({ message: CliExit.listenFailure(options.host, options.port, error), cause: error })
       case "StoreFailure":
         // a StoreFailure's message never contains a path (the store's contract)
         return new StartupError({ message: error.message, cause: error })

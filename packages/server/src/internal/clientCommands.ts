@@ -19,12 +19,12 @@ import { RemoteRuntime } from "@yoi/registry"
 import { Console, Data, DateTime, Duration, Effect, Option, Predicate, Schedule, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { RpcClientError } from "effect/rpc"
-import * as Exit from "./exit.ts"
-import * as Settings from "./settings.ts"
+import * as CliExit from "../CliExit.ts"
+import * as CliSettings from "../CliSettings.ts"
 import * as Token from "./token.ts"
 
 const clientFlags = {
-  url: Settings.string("url", {
+  url: CliSettings.string("url", {
     description: "Base URL of the runtime process",
     variable: "YOI_RUNTIME_URL",
     default: "http://127.0.0.1:38800"
@@ -49,20 +49,20 @@ const describeError = (error: { readonly _tag: string }): string => {
 }
 
 /** What the person sees for a failure of a client command, and the exit code it ends with. */
-const report = (url: string) => (error: { readonly _tag: string }): Effect.Effect<never, Exit.Reported> => {
-  if (error instanceof Exit.Reported) return Effect.fail(error)
+const report = (url: string) => (error: { readonly _tag: string }): Effect.Effect<never, CliExit.Reported> => {
+  if (error instanceof CliExit.Reported) return Effect.fail(error)
   if (error instanceof RpcClientError.RpcClientError) {
-    return Exit.fail(RemoteRuntime.describe(url, error), Exit.ExitCode.unreachable, error)
+    return CliExit.fail(RemoteRuntime.describe(url, error), CliExit.ExitCode.unreachable, error)
   }
   if (error instanceof Errors.WorkerBusy) {
-    return Exit.fail(
+    return CliExit.fail(
       `WorkerBusy workerId=${error.workerId} runId=${error.runId} startedAt=${
         DateTime.formatIso(DateTime.makeUnsafe(error.startedAt))
       } (the Worker is running; --when-busy enqueue queues the message, --when-busy interrupt cancels the run)`,
-      Exit.ExitCode.refused
+      CliExit.ExitCode.refused
     )
   }
-  return Exit.fail(describeError(error), Exit.ExitCode.refused)
+  return CliExit.fail(describeError(error), CliExit.ExitCode.refused)
 }
 
 /** Runs `body` with a remote client for the command's `--url` and token; every failure is reported once. */
@@ -203,26 +203,29 @@ const send = Command.make("send", {
       )
       yield* write("\n")
       if (Option.isNone(end)) {
-        return yield* Exit.fail(
+        return yield* CliExit.fail(
           `the runtime closed the event stream before run ${accepted.runId} ended; ${followHint(flags.workerId, seen)}`,
-          Exit.ExitCode.unreachable
+          CliExit.ExitCode.unreachable
         )
       }
       const ending = end.value
       if (ending._tag === "run_failed") {
-        return yield* Exit.fail(
+        return yield* CliExit.fail(
           `run ${ending.runId} failed: ${ending.code}: ${ending.message}`,
-          Exit.ExitCode.runFailed
+          CliExit.ExitCode.runFailed
         )
       }
       if (ending._tag === "run_cancelled") {
-        return yield* Exit.fail(`run ${ending.runId} was cancelled (${ending.reason})`, Exit.ExitCode.runCancelled)
+        return yield* CliExit.fail(
+          `run ${ending.runId} was cancelled (${ending.reason})`,
+          CliExit.ExitCode.runCancelled
+        )
       }
     })).pipe(
       // Ctrl-C is an interruption, not a failure: the exit code goes through the teardown
       Effect.onInterrupt(() =>
         Effect.sync(() => {
-          process.exitCode = Exit.ExitCode.interrupted
+          process.exitCode = CliExit.ExitCode.interrupted
         })
       )
     )).pipe(

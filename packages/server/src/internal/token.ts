@@ -7,7 +7,7 @@
  */
 import { Config, Effect, FileSystem, Option, Redacted } from "effect"
 import { Flag } from "effect/cli"
-import * as Exit from "./exit.ts"
+import * as CliExit from "../CliExit.ts"
 
 /** `--token-file`, described for `serve` or for a client command. @category constructors */
 export const tokenFileFlag = (purpose: string) =>
@@ -22,10 +22,10 @@ export const load = (file: Option.Option<string>) =>
     if (Option.isSome(file)) {
       const fs = yield* FileSystem.FileSystem
       const text = yield* fs.readFileString(file.value).pipe(
-        Effect.catch(() => Exit.fail("the token file cannot be read", Exit.ExitCode.refused))
+        Effect.catch(() => CliExit.fail("the token file cannot be read", CliExit.ExitCode.refused))
       )
       const token = text.trim()
-      if (token.length === 0) return yield* Exit.fail("the token file is empty", Exit.ExitCode.refused)
+      if (token.length === 0) return yield* CliExit.fail("the token file is empty", CliExit.ExitCode.refused)
       return Option.some(Redacted.make(token))
     }
     const fromEnv = yield* Config.option(Config.Redacted("YOI_RUNTIME_TOKEN")).pipe(

@@ -1,40 +1,62 @@
 /**
- * The example backend's command-line plumbing: flags that fall back to an environment variable and then to a
- * default (both shown in `--help`), an invalid invocation reported as one `error:` line that names the variable a
- * bad value came from, and failures reported as one line with exit code 1 (the cause only at `--log-level debug`).
+ * Command-line settings for the runtime process and for backends built like the example one: flags that fall back
+ * to an environment variable and then to a default, with both shown in `--help`, and the presenter that reports an
+ * invalid invocation as one `error:` line — naming the environment variable when the bad value came from one,
+ * which effect/cli alone reports as `Invalid value for flag --port: "config"`.
  *
- * It mirrors `@yoi/server`'s CLI helpers on purpose, in small: an example backend depends on the registry and the
- * runtime, not on the runtime process's package.
+ * **Details** Each helper records which variable backs which flag, so the presenter can name it; values are checked
+ * with the same schema whether they come from the flag or the variable. Only integers are quoted back: a string or
+ * JSON setting could hold a URL with credentials, so its error names the variable and the expected shape only.
  *
- * Deliberately not here: which flags exist (`BackendCli.ts`), and echoing any value but an integer's — a JSON
- * setting could hold a URL with credentials, so its error names the variable and the expected shape only.
+ * Deliberately not here: which flags a command has (the commands say), and secrets — a token is never a flag or a
+ * plain setting (see `Token`), so nothing echoed here can be one.
  */
-import { Config, Console, Data, Effect, Option, Predicate, Runtime, Schema } from "effect"
+import { Config, Console, Effect, Option, Schema } from "effect"
 import { type CliError, CliOutput, Flag } from "effect/cli"
 
 interface Variable {
   readonly name: string
+  /** What a valid value is, for people: `an integer from 0 to 65535`. */
   readonly expected: string
   /** Whether an invalid value may be quoted back (only values that cannot hold a secret). */
   readonly echo: boolean
 }
 
+/** Flag name → the environment variable behind it (every flag name means the same variable in every command). */
 const variables = new Map<string, Variable>()
 
-const document = (description: string, variable: string, shownDefault: string) =>
-  `${description} (env ${variable}; default ${shownDefault})`
+const document = (description: string, variable: string, shownDefault: string | undefined) =>
+  `${description} (env ${variable}${shownDefault === undefined ? "" : `; default ${shownDefault}`})`
 
-/** A string flag, else `variable`, else `defaultValue`. @category constructors */
+/**
+ * A string flag, else `variable`, else `defaultValue` (`shownDefault` is what help prints for it).
+ * @category constructors
+ */
 export const string = (name: string, options: {
   readonly description: string
   readonly variable: string
   readonly default: string
+  readonly shownDefault?: string
 }): Flag.Flag<string> => {
   variables.set(name, { name: options.variable, expected: "a string", echo: false })
   return Flag.String(name).pipe(
-    Flag.withDescription(document(options.description, options.variable, options.default)),
+    Flag.withDescription(document(options.description, options.variable, options.shownDefault ?? options.default)),
     Flag.withFallbackConfig(Config.String(options.variable)),
     Flag.withDefault(options.default)
+  )
+}
+
+/** An optional string flag, else `variable`, else none (`shownDefault` says what none means). @category constructors */
+export const optionalString = (name: string, options: {
+  readonly description: string
+  readonly variable: string
+  readonly shownDefault: string
+}): Flag.Flag<Option.Option<string>> => {
+  variables.set(name, { name: options.variable, expected: "a string", echo: false })
+  return Flag.String(name).pipe(
+    Flag.withDescription(document(options.description, options.variable, options.shownDefault)),
+    Flag.withFallbackConfig(Config.String(options.variable)),
+    Flag.optional
   )
 }
 
@@ -77,26 +99,33 @@ export const json = <A>(name: string, schema: Schema.Codec<A, unknown>, options:
   )
 }
 
+/** One reason an invocation is invalid, naming the environment variable when the value came from one. */
 const describe = (error: CliError.NonShowHelpErrors): Effect.Effect<string> => {
   if (error._tag !== "InvalidValue") return Effect.succeed(error.message)
   const variable = variables.get(error.option)
   if (variable === undefined) return Effect.succeed(error.message)
   if (error.value !== "config") {
-    return Effect.succeed(`--${error.option} is not valid: expected ${variable.expected}`)
+    return Effect.succeed(
+      variable.echo ? error.message : `--${error.option} is not valid: expected ${variable.expected}`
+    )
   }
   const raw = variable.echo
     ? Config.option(Config.String(variable.name)).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     : Effect.succeed(Option.none<string>())
-  return Effect.map(
-    raw,
-    (value) =>
-      `${variable.name}${
-        Option.match(value, { onNone: () => "", onSome: (text) => `=${JSON.stringify(text.slice(0, 40))}` })
-      } is not a valid --${error.option}: expected ${variable.expected}`
-  )
+  return Effect.map(raw, (value) => {
+    const shown = Option.match(value, {
+      onNone: () => "",
+      onSome: (text) => `=${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}`
+    })
+    return `${variable.name}${shown} is not a valid --${error.option}: expected ${variable.expected}`
+  })
 }
 
-/** Help and version as effect/cli prints them; an invalid invocation as one line on stderr. @category layers */
+/**
+ * Help and version as effect/cli prints them; an invalid invocation as exactly one line on stderr (no help dump),
+ * pointing at `--help`. The run still fails with `ShowHelp` (exit code 1).
+ * @category layers
+ */
 export const presenter = CliOutput.layerPresenter({
   present: (event) =>
     event._tag === "InvalidInvocation"
@@ -107,28 +136,3 @@ export const presenter = CliOutput.layerPresenter({
       )
       : CliOutput.defaultPresenter.present(event)
 })
-
-/**
- * A failure already reported as one line; the process exits 1 and the runtime does not report it again.
- * @category errors
- */
-export class Reported extends Data.TaggedError("Reported")<{}> {
-  override readonly [Runtime.errorReported] = false
-}
-
-/** Prints `error: <line>`, logs `cause` at debug level, and fails. @category constructors */
-export const fail = (line: string, cause?: unknown): Effect.Effect<never, Reported> =>
-  Console.error(`error: ${line}`).pipe(
-    Effect.andThen(cause === undefined ? Effect.void : Effect.logDebug(cause)),
-    Effect.andThen(Effect.fail(new Reported()))
-  )
-
-/** The first system error code (`EADDRINUSE`, …) on an error's cause chain. @category constructors */
-export const systemCode = (error: unknown): string | undefined => {
-  let current = error
-  for (let depth = 0; depth < 8 && Predicate.isObject(current); depth++) {
-    if (Predicate.isString(current["code"])) return current["code"]
-    current = current["cause"]
-  }
-  return undefined
-}
