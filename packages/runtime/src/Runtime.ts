@@ -241,6 +241,9 @@ const patch = (d: Draft, fields: Partial<WorkerStore.WorkerRecord>) => {
   d.record = new WorkerStore.WorkerRecord({ ...d.record, ...fields, lastActivityAt: d.at })
 }
 
+/** The seq the draft's `index`-th event will get when applied (the caller holds the lock). */
+const seqOf = (entry: Entry, index: number) => entry.nextSeq + index
+
 /** The seq the draft's next transcript entry gets. */
 const nextEntrySeq = (entry: Entry, d: Draft) => entry.transcriptCount + d.transcript.length + 1
 
@@ -279,6 +282,28 @@ const startInput = (
   })
   d.starts = { ...input, userSeq }
   return index
+}
+
+/**
+ * Starts a new input in `d` (see `startInput`) and remembers its answer under `key` in the same record, so a retry
+ * is answered from the very commit that accepted it.
+ */
+const acceptStart = (
+  entry: Entry,
+  d: Draft,
+  input: { readonly inputId: string; readonly runId: string; readonly text: string },
+  key: string | undefined
+): Requests.InputAccepted => {
+  const index = startInput(entry, d, input, false)
+  const accepted = new Requests.InputAccepted({
+    inputId: input.inputId,
+    runId: input.runId,
+    status: "started",
+    transcriptSeq: d.starts!.userSeq,
+    eventSeq: seqOf(entry, index)
+  })
+  patch(d, { recentInputs: rememberInput(d.record, key, accepted) })
+  return accepted
 }
 
 /** Sets the draft's status, with its `status_changed` event when it moves. */
@@ -441,9 +466,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         Effect.as(numbered)
       )
     }).pipe(Effect.uninterruptible)
-
-  /** The seq the draft's `index`-th event will get when applied (the caller holds the lock). */
-  const seqOf = (entry: Entry, index: number) => entry.nextSeq + index
 
   /**
    * Writes a draft as one commit, then moves the live state with it: the run it closes leaves, the run it starts
@@ -735,15 +757,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       }
       // interrupt: the cancelled run's end and this input's start are one commit
       if (run !== undefined) yield* cancelInto(entry, d, "interrupted by new input")
-      const index = startInput(entry, d, { inputId, runId, text }, false)
-      const accepted = new Requests.InputAccepted({
-        inputId,
-        runId,
-        status: "started",
-        transcriptSeq: d.starts!.userSeq,
-        eventSeq: seqOf(entry, index)
-      })
-      patch(d, { recentInputs: rememberInput(d.record, key, accepted) })
+      const accepted = acceptStart(entry, d, { inputId, runId, text }, key)
       yield* commit(entry, d)
       return accepted
     })
@@ -837,15 +851,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         if (initialText !== undefined) {
           const inputId = yield* nextId("i_")
           const runId = yield* nextId("r_")
-          const index = startInput(entry, d, { inputId, runId, text: initialText }, false)
-          input = new Requests.InputAccepted({
-            inputId,
-            runId,
-            status: "started",
-            transcriptSeq: d.starts!.userSeq,
-            eventSeq: seqOf(entry, index)
-          })
-          patch(d, { recentInputs: rememberInput(d.record, initialInputKey, input) })
+          input = acceptStart(entry, d, { inputId, runId, text: initialText }, initialInputKey)
         }
         const { from, to } = yield* entry.lock.withPermit(apply(entry, d)).pipe(
           Effect.tapError(() => scope.length > 0 ? Effect.ignore(allocation.release(ref)) : Effect.void)
