@@ -163,14 +163,19 @@ export type Failure =
   | { readonly reason: "status"; readonly status: number }
   | { readonly reason: "protocol" }
 
-/** The first `code` (e.g. `ECONNREFUSED`) on an error's cause chain. */
+/**
+ * The first `code` (e.g. `ECONNREFUSED`) on an error's cause chain, else the innermost cause's short message (fetch
+ * refuses some ports with a plain `bad port`).
+ */
 const systemCode = (error: unknown): string | undefined => {
   let current = error
+  let message: string | undefined
   for (let depth = 0; depth < 8 && Predicate.isObject(current); depth++) {
     if (Predicate.isString(current["code"])) return current["code"]
+    if (Predicate.isString(current["message"]) && current["message"].length <= 60) message = current["message"]
     current = current["cause"]
   }
-  return undefined
+  return message
 }
 
 /** @category constructors */
