@@ -5,24 +5,19 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem } from "effect"
+import { Effect } from "effect"
 import { createServer as createHttpServer } from "node:http"
-import { createServer } from "node:net"
-import { followCli, runCli, spawnCli, spawnServer } from "./support/serverProcess.ts"
+import {
+  closedPort,
+  runCli,
+  serveArgs,
+  type ServerDirs,
+  serverDirs,
+  spawnCli,
+  spawnServer
+} from "./support/serverProcess.ts"
 
 const token = "cli-token-3b8e11d0"
-
-const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-cli-" }))
-
-/** A port nothing listens on (a listener on it was just closed). */
-const closedPort = Effect.callback<number>((resume) => {
-  const listener = createServer()
-  listener.listen(0, "127.0.0.1", () => {
-    const address = listener.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    listener.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 /** Something that is no runtime (a proxy with nothing behind it): every request gets a 502. */
 const badGateway = Effect.acquireRelease(
@@ -43,19 +38,17 @@ const badGateway = Effect.acquireRelease(
 /** A run of the scripted engine that streams for about `seconds`. */
 const slow = (seconds: number) => `/script {"deltas":${seconds * 10},"delayMs":100}`
 
-const serve = (dataDir: string, allocationDir: string, port = "0") =>
-  spawnServer(
-    ["--port", port, "--data-dir", dataDir, "--allocation-dir", allocationDir, "--runtime-id", "cli"],
-    { YOI_RUNTIME_TOKEN: token }
-  )
+/** `serve` with the token, on `port` (any free port by default). */
+const serve = (dirs: ServerDirs, port?: string) =>
+  spawnServer(serveArgs({ ...dirs, runtimeId: "cli", port }), { YOI_RUNTIME_TOKEN: token })
 
 describe("yoi-runtime client commands", () => {
   it.live(
     "status, workers, send, transcript, cancel, stop — and typed errors with exit code 1",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
-        const server = yield* serve(dataDir, yield* tempDir)
+        const dirs = yield* serverDirs
+        const server = yield* serve(dirs)
         const env = { YOI_RUNTIME_URL: server.url, YOI_RUNTIME_TOKEN: token }
         const outputs: Array<string> = []
         const cli = (...args: Array<string>) =>
@@ -89,7 +82,7 @@ describe("yoi-runtime client commands", () => {
         assert.include(anonymous.stderr, "error: Unauthorized")
         for (const text of [...outputs, anonymous.stderr, server.output()]) {
           assert.notInclude(text, token)
-          assert.notInclude(text, dataDir)
+          assert.notInclude(text, dirs.dataDir)
         }
       }).pipe(Effect.provide(NodeServices.layer)),
     { timeout: 90_000 }
@@ -99,8 +92,8 @@ describe("yoi-runtime client commands", () => {
     "send's exit code says how the run ended: 2 failed, 3 cancelled; WorkerBusy names the time and --when-busy",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
-        const server = yield* serve(dataDir, yield* tempDir)
+        const dirs = yield* serverDirs
+        const server = yield* serve(dirs)
         const env = { YOI_RUNTIME_URL: server.url, YOI_RUNTIME_TOKEN: token }
         const workerId = (yield* runCli(["workers", "create"], env)).stdout.trim()
 
@@ -121,7 +114,7 @@ describe("yoi-runtime client commands", () => {
         assert.match(running.stderr(), /^error: run r_\S+ was cancelled \(\w+\)/m)
         for (const text of [failed.stderr, busy.stderr, running.output(), server.output()]) {
           assert.notInclude(text, token)
-          assert.notInclude(text, dataDir)
+          assert.notInclude(text, dirs.dataDir)
         }
       }).pipe(Effect.provide(NodeServices.layer)),
     { timeout: 90_000 }
@@ -131,7 +124,7 @@ describe("yoi-runtime client commands", () => {
     "Ctrl-C during send: exit 130, the run goes on, and the hint says how to follow or cancel it",
     () =>
       Effect.gen(function*() {
-        const server = yield* serve(yield* tempDir, yield* tempDir)
+        const server = yield* serve(yield* serverDirs)
         const env = { YOI_RUNTIME_URL: server.url, YOI_RUNTIME_TOKEN: token }
         const workerId = (yield* runCli(["workers", "create"], env)).stdout.trim()
         const sending = yield* spawnCli(["send", workerId, slow(60)], env)
@@ -146,7 +139,7 @@ describe("yoi-runtime client commands", () => {
         assert.isNotNull(hint, sending.stderr())
         const [, runId, after] = hint!
         // the run is still going: following it from the hint's seq shows its next deltas, and cancel finds it
-        const follow = yield* followCli(["watch", workerId, "--after", after!], env)
+        const follow = yield* spawnCli(["watch", workerId, "--after", after!], env)
         yield* follow.waitFor(new RegExp(`#${Number(after) + 1} text`))
         assert.notMatch(follow.output(), new RegExp(`^#${after} `, "m"), "nothing before the hint's seq")
         assert.strictEqual((yield* runCli(["cancel", workerId], env)).stdout.trim(), `cancelled ${runId}`)
@@ -182,13 +175,12 @@ describe("yoi-runtime client commands", () => {
       "attempts, resuming after the last seen seq without duplicates",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
-        const allocationDir = yield* tempDir
-        const first = yield* serve(dataDir, allocationDir)
+        const dirs = yield* serverDirs
+        const first = yield* serve(dirs)
         const port = new URL(first.url).port
         const env = { YOI_RUNTIME_URL: first.url, YOI_RUNTIME_TOKEN: token }
         const workerId = (yield* runCli(["workers", "create"], env)).stdout.trim()
-        const watch = yield* followCli(["watch", workerId, "--log-level", "debug"], env)
+        const watch = yield* spawnCli(["watch", workerId, "--log-level", "debug"], env)
         yield* watch.waitFor(/snapshot: idle/)
         assert.strictEqual((yield* runCli(["send", workerId, "before", "the", "restart"], env)).code, 0)
         yield* watch.waitFor(/run_finished/)
@@ -200,7 +192,7 @@ describe("yoi-runtime client commands", () => {
         assert.isBelow(delays[0]!, delays[1]!, `backoff grows: ${delays}`)
         assert.isBelow(delays[1]!, delays[2]!, `backoff grows: ${delays}`)
         assert.isBelow(delays[0]!, 1000, `the first retry is quick: ${delays}`)
-        const second = yield* serve(dataDir, allocationDir, port)
+        const second = yield* serve(dirs, port)
         yield* watch.waitFor(/\(reconnected; resuming after #\d+\)/)
         assert.strictEqual((yield* runCli(["send", workerId, "after", "it"], env)).code, 0)
         yield* watch.waitFor(/run_finished[\s\S]*run_finished/)
@@ -218,7 +210,7 @@ describe("yoi-runtime client commands", () => {
         }
         assert.include(output, "after it")
         assert.notInclude(output, token)
-        assert.notInclude(output, dataDir)
+        assert.notInclude(output, dirs.dataDir)
         yield* second.kill("SIGTERM")
       }).pipe(Effect.provide(NodeServices.layer)),
     { timeout: 90_000 }
@@ -226,7 +218,7 @@ describe("yoi-runtime client commands", () => {
 
   it.live("watch of an unknown Worker fails at once, without retrying", () =>
     Effect.gen(function*() {
-      const server = yield* serve(yield* tempDir, yield* tempDir)
+      const server = yield* serve(yield* serverDirs)
       const env = { YOI_RUNTIME_URL: server.url, YOI_RUNTIME_TOKEN: token }
       const unknown = yield* runCli(["watch", "w_unknown"], env)
       assert.strictEqual(unknown.code, 1)

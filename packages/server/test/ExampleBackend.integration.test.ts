@@ -6,15 +6,13 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, Layer, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { fileURLToPath } from "node:url"
-import { spawnScript, spawnServer } from "./support/serverProcess.ts"
+import { serveArgs, serverDirs, spawnScript, spawnServer } from "./support/serverProcess.ts"
 
 const main = fileURLToPath(new URL("../../../examples/backend/src/main.ts", import.meta.url))
 const token = "backend-remote-token-91e4d7"
-
-const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-backend-" }))
 
 const Services = Layer.mergeAll(NodeServices.layer, FetchHttpClient.layer)
 
@@ -49,7 +47,7 @@ describe("example backend process", () => {
     () =>
       Effect.gen(function*() {
         const runtime = yield* spawnServer(
-          ["--port", "0", "--data-dir", yield* tempDir, "--allocation-dir", yield* tempDir, "--runtime-id", "build"],
+          serveArgs({ ...(yield* serverDirs), runtimeId: "build" }),
           { YOI_RUNTIME_TOKEN: token }
         )
         const remotes = JSON.stringify([

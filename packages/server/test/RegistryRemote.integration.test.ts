@@ -12,23 +12,18 @@ import { Audit, Policy, Registry } from "@yoi/registry"
 import { registryBehaviour } from "@yoi/registry/test/suite/RegistryBehaviour"
 import { waitFor } from "@yoi/registry/test/support/live"
 import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
-import { Effect, FileSystem, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { createServer as createHttpServer, request as httpRequest } from "node:http"
 import { createServer, type Socket } from "node:net"
-import { spawnServer } from "./support/serverProcess.ts"
+import { closedPort, serveArgs, type ServerDirs, serverDirs, spawnServer } from "./support/serverProcess.ts"
 
 const token = "registry-remote-token-44c1"
 
 registryBehaviour("remote source, real runtime process", (runtimeId) =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const dataDir = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-registry-remote-" })
-    const allocationDir = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-registry-alloc-" })
-    const server = yield* spawnServer(
-      ["--port", "0", "--data-dir", dataDir, "--allocation-dir", allocationDir, "--runtime-id", runtimeId],
-      { YOI_RUNTIME_TOKEN: token }
-    )
+    const dirs = yield* serverDirs
+    const server = yield* spawnServer(serveArgs({ ...dirs, runtimeId }), { YOI_RUNTIME_TOKEN: token })
     return {
       source: {
         kind: "remote" as const,
@@ -38,7 +33,7 @@ registryBehaviour("remote source, real runtime process", (runtimeId) =>
         url: server.url,
         token: Redacted.make(token)
       },
-      secrets: [server.url, token, dataDir]
+      secrets: [server.url, token, dirs.dataDir]
     }
   }).pipe(Effect.provide(NodeServices.layer)))
 
@@ -65,16 +60,6 @@ const silentServer = Effect.acquireRelease(
   (silent) => Effect.sync(() => silent.close())
 )
 
-/** A loopback port with nothing listening on it. */
-const closedPort = Effect.callback<string>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(`http://127.0.0.1:${port}`)))
-  })
-})
-
 const viewer: Policy.Viewer = { id: "alice", workspace: "ws-a" }
 
 describe("registry with runtimes that are down or silent", () => {
@@ -83,7 +68,7 @@ describe("registry with runtimes that are down or silent", () => {
     () =>
       Effect.gen(function*() {
         const silent = yield* silentServer
-        const down = yield* closedPort
+        const down = `http://127.0.0.1:${yield* closedPort}`
         const registry = Registry.layer({
           sources: [
             {
@@ -148,35 +133,24 @@ const stateOf = Effect.map(
 )
 const isAvailable = Effect.map(stateOf, (state) => state === "available")
 
-/** A fresh data and allocation directory, and the `serve` arguments for them on `port`. */
-const serveArgs = Effect.gen(function*() {
-  const fs = yield* FileSystem.FileSystem
-  const dataDir = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-registry-health-" })
-  const allocationDir = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-registry-health-alloc-" })
-  return (port: string) => [
-    "--port",
-    port,
-    "--data-dir",
-    dataDir,
-    "--allocation-dir",
-    allocationDir,
-    "--runtime-id",
-    "rt-remote"
-  ]
-}).pipe(Effect.provide(NodeServices.layer))
+/** Fresh directories for the runtime `rt-remote`, kept across its restarts. */
+const remoteDirs = Effect.provide(serverDirs, NodeServices.layer)
 
-const portOf = (url: string) => new URL(url).port
+/** Starts the runtime `rt-remote` over `dirs` on `port` (any free port by default). */
+const serveRemote = (dirs: ServerDirs, port?: string | number) =>
+  spawnServer(serveArgs({ ...dirs, runtimeId: "rt-remote", port }), { YOI_RUNTIME_TOKEN: token })
 
 describe("registry health over a real runtime process", () => {
   it.effect(
     "a runtime down at start becomes available at the first probe after it starts",
     () =>
       Effect.gen(function*() {
-        const url = yield* closedPort
-        const args = yield* serveArgs
+        const port = yield* closedPort
+        const url = `http://127.0.0.1:${port}`
+        const dirs = yield* remoteDirs
         yield* Effect.gen(function*() {
           assert.strictEqual(yield* stateOf, "unavailable")
-          yield* spawnServer(args(portOf(url)), { YOI_RUNTIME_TOKEN: token })
+          yield* serveRemote(dirs, port)
           assert.strictEqual(yield* stateOf, "unavailable", "health changes only when probed")
           yield* TestClock.adjust("10 seconds")
           yield* waitFor("available after one health interval", isAvailable)
@@ -192,8 +166,8 @@ describe("registry health over a real runtime process", () => {
     "a runtime killed and restarted recovers, with its Workers",
     () =>
       Effect.gen(function*() {
-        const args = yield* serveArgs
-        const first = yield* spawnServer(args("0"), { YOI_RUNTIME_TOKEN: token })
+        const dirs = yield* remoteDirs
+        const first = yield* serveRemote(dirs)
         yield* Effect.gen(function*() {
           const registry = yield* Registry.RuntimeRegistry
           const { worker } = yield* registry.createWorker(viewer, "rt-remote", { displayName: "Survivor" })
@@ -205,7 +179,7 @@ describe("registry health over a real runtime process", () => {
           yield* TestClock.adjust("10 seconds")
           assert.strictEqual(yield* stateOf, "unavailable", "still down at the next probe")
 
-          yield* spawnServer(args(portOf(first.url)), { YOI_RUNTIME_TOKEN: token })
+          yield* serveRemote(dirs, new URL(first.url).port)
           yield* TestClock.adjust("10 seconds")
           yield* waitFor("available again after a restart", isAvailable)
           assert.strictEqual((yield* registry.getWorker(viewer, ref)).displayName, "Survivor")
@@ -273,8 +247,7 @@ describe("registry behind a proxy that answers outside the protocol", () => {
     "a 4xx is the call's InvalidRequest, a 500 or an undecodable answer fails the call only; 502/503/504/401 are an outage",
     () =>
       Effect.gen(function*() {
-        const args = yield* serveArgs
-        const server = yield* spawnServer(args("0"), { YOI_RUNTIME_TOKEN: token })
+        const server = yield* serveRemote(yield* remoteDirs)
         const proxy = yield* answeringProxy(server.url)
         yield* Effect.gen(function*() {
           const registry = yield* Registry.RuntimeRegistry

@@ -8,8 +8,15 @@ import { NodeServices } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
 import { RemoteRuntime } from "@yoi/registry"
-import { Deferred, Effect, Exit, FileSystem, Layer, Random, Redacted, Stream } from "effect"
-import { runServerToExit, type ServerProcess, spawnServer } from "./support/serverProcess.ts"
+import { Deferred, Effect, Exit, Layer, Random, Redacted, Stream } from "effect"
+import {
+  runCli,
+  serveArgs,
+  type ServerDirs,
+  type ServerProcess,
+  spawnServer,
+  tempDir
+} from "./support/serverProcess.ts"
 
 const token = "process-token-7d2a91c4e6"
 const secrets: Array<string> = [token]
@@ -20,9 +27,12 @@ afterAll(() => {
   for (const text of printed) for (const secret of secrets) assert.notInclude(text, secret)
 })
 
-const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-process-" }))
 /** A temp data directory, added to the strings no process output or answer may contain. */
 const secretDir = Effect.tap(tempDir, (directory) => Effect.sync(() => secrets.push(directory)))
+/** A secret data directory and an allocation directory for one runtime. */
+const secretDirs = Effect.all({ dataDir: secretDir, allocationDir: tempDir })
+/** `serve` arguments with a one-second grace, so a SIGTERM stop is quick. */
+const argsFor = (dirs: ServerDirs, runtimeId: string) => serveArgs({ ...dirs, runtimeId, grace: 1 })
 /** The environment every spawned server gets: the token comes from it. */
 const env = { YOI_RUNTIME_TOKEN: token }
 
@@ -44,19 +54,6 @@ const record = <A>(value: A): A => {
   return value
 }
 
-const serveArgs = (dataDir: string, allocationDir: string, runtimeId: string) => [
-  "--port",
-  "0",
-  "--data-dir",
-  dataDir,
-  "--allocation-dir",
-  allocationDir,
-  "--runtime-id",
-  runtimeId,
-  "--grace",
-  "1"
-]
-
 const eventsUpTo = (client: RuntimeClient.RuntimeClientApi, workerId: string, lastSeq: number) =>
   client.WatchWorker({ workerId }).pipe(
     Stream.takeUntil((item) => item._tag !== "snapshot" && item.seq >= lastSeq),
@@ -71,9 +68,8 @@ describe("runtime process", () => {
     "SIGKILL during 20 concurrent runs, then restart: nothing acknowledged is lost",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* secretDir
-        const allocationDir = yield* tempDir
-        const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "crash"), env)
+        const dirs = yield* secretDirs
+        const first = yield* spawnServer(argsFor(dirs, "crash"), env)
         const acked = yield* withClient(first, (client) =>
           Effect.forEach(
             Array.from({ length: 20 }, (_, i) => i),
@@ -96,7 +92,7 @@ describe("runtime process", () => {
         assert.strictEqual(died.signal, "SIGKILL")
         printed.push(first.output())
 
-        const second = yield* spawnServer(serveArgs(dataDir, allocationDir, "crash"), env)
+        const second = yield* spawnServer(argsFor(dirs, "crash"), env)
         yield* withClient(second, (client) =>
           Effect.gen(function*() {
             const stillRunning = yield* client.ListWorkers({ status: "running" })
@@ -139,9 +135,8 @@ describe("runtime process", () => {
     "SIGKILL at random points of a keyed, queued workload, restart, retry with the same keys: each command once",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* secretDir
-        const allocationDir = yield* tempDir
-        const args = serveArgs(dataDir, allocationDir, "atomic")
+        const dirs = yield* secretDirs
+        const args = argsFor(dirs, "atomic")
         const work = `{"deltas":3,"delayMs":15}`
         /** One client command; `answer` is its first answer, once the client got one. */
         interface Command {
@@ -303,8 +298,8 @@ describe("runtime process", () => {
         const allocationDir = yield* tempDir
         const dataA = yield* secretDir
         const dataB = yield* secretDir
-        const a = yield* spawnServer(serveArgs(dataA, allocationDir, "host-a"), env)
-        const b = yield* spawnServer(serveArgs(dataB, allocationDir, "host-b"), env)
+        const a = yield* spawnServer(argsFor({ dataDir: dataA, allocationDir }, "host-a"), env)
+        const b = yield* spawnServer(argsFor({ dataDir: dataB, allocationDir }, "host-b"), env)
         const repo = `/srv/repo-${Date.now()}`
         const winner = yield* withClient(
           a,
@@ -342,9 +337,8 @@ describe("runtime process", () => {
     "SIGTERM during a run: exit 0, the run is cancelled cleanly, and the store is consistent",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* secretDir
-        const allocationDir = yield* tempDir
-        const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "graceful"), env)
+        const dirs = yield* secretDirs
+        const first = yield* spawnServer(argsFor(dirs, "graceful"), env)
         const { workerId, runId } = yield* withClient(first, (client) =>
           Effect.gen(function*() {
             const { worker } = yield* client.CreateWorker({})
@@ -365,7 +359,7 @@ describe("runtime process", () => {
         printed.push(first.output())
         assert.include(first.output(), "shutting down")
 
-        const second = yield* spawnServer(serveArgs(dataDir, allocationDir, "graceful"), env)
+        const second = yield* spawnServer(argsFor(dirs, "graceful"), env)
         yield* withClient(second, (client) =>
           Effect.gen(function*() {
             const detail = record(yield* client.GetWorker({ workerId }))
@@ -389,9 +383,8 @@ describe("runtime process", () => {
 
   it.live("a token is required on every RPC of the process", () =>
     Effect.gen(function*() {
-      const dataDir = yield* secretDir
-      const allocationDir = yield* tempDir
-      const server = yield* spawnServer(serveArgs(dataDir, allocationDir, "auth"), env)
+      const dirs = yield* secretDirs
+      const server = yield* spawnServer(argsFor(dirs, "auth"), env)
       for (const clientToken of [null, "wrong-token"]) {
         const error = yield* withClient(server, (client) => Effect.flip(client.ListWorkers({})), clientToken)
         assert.strictEqual(record(error)._tag, "Unauthorized")
@@ -405,10 +398,9 @@ describe("runtime process", () => {
     "refuses a data directory another runtime process has open, with a clear message; the first keeps serving",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* secretDir
-        const allocationDir = yield* tempDir
-        const first = yield* spawnServer(serveArgs(dataDir, allocationDir, "owner"), env)
-        const second = yield* runServerToExit(serveArgs(dataDir, allocationDir, "intruder"), env)
+        const dirs = yield* secretDirs
+        const first = yield* spawnServer(argsFor(dirs, "owner"), env)
+        const second = yield* runCli(["serve", ...argsFor(dirs, "intruder")], env)
         printed.push(second.output)
         assert.notStrictEqual(second.code, 0)
         assert.include(second.output, "the data directory is in use by another runtime process")
@@ -422,9 +414,8 @@ describe("runtime process", () => {
 
   it.live("refuses a non-loopback bind without a token, with a clear message", () =>
     Effect.gen(function*() {
-      const dataDir = yield* secretDir
-      const allocationDir = yield* tempDir
-      const result = yield* runServerToExit([...serveArgs(dataDir, allocationDir, "exposed"), "--host", "0.0.0.0"])
+      const dirs = yield* secretDirs
+      const result = yield* runCli(["serve", ...argsFor(dirs, "exposed"), "--host", "0.0.0.0"])
       printed.push(result.output)
       assert.notStrictEqual(result.code, 0)
       assert.include(result.output, "non-loopback")

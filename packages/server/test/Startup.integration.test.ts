@@ -6,23 +6,22 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem } from "effect"
-import { runCli, spawnCli, spawnServer } from "./support/serverProcess.ts"
+import { Effect } from "effect"
+import {
+  runCli,
+  serveArgs,
+  type ServerDirs,
+  serverDirs,
+  spawnCli,
+  spawnServer,
+  tempDir
+} from "./support/serverProcess.ts"
 
 const token = "startup-token-5c07e2b9"
+const env = { YOI_RUNTIME_TOKEN: token }
 
-const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-startup-" }))
-
-const serveArgs = (dataDir: string, allocationDir: string, port = "0") => [
-  "--port",
-  port,
-  "--data-dir",
-  dataDir,
-  "--allocation-dir",
-  allocationDir,
-  "--runtime-id",
-  "startup"
-]
+/** `serve` arguments for the runtime `startup` over `dirs` on `port` (any free port by default). */
+const startupArgs = (dirs: ServerDirs, port?: string) => serveArgs({ ...dirs, runtimeId: "startup", port })
 
 /** `serve` must refuse to start with one line matching `cause`. */
 const assertOneLineRefusal = (
@@ -45,23 +44,18 @@ describe("serve: startup errors are one clear line", () => {
     "a port in use: names the address and the reason; the stack only at --log-level debug",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
-        const allocationDir = yield* tempDir
-        const first = yield* spawnServer(serveArgs(dataDir, allocationDir), { YOI_RUNTIME_TOKEN: token })
+        const dirs = yield* serverDirs
+        const first = yield* spawnServer(startupArgs(dirs), env)
         const port = new URL(first.url).port
         const otherDir = yield* tempDir
-        const second = yield* runCli(["serve", ...serveArgs(otherDir, allocationDir, port)], {
-          YOI_RUNTIME_TOKEN: token
-        })
+        const taken = startupArgs({ dataDir: otherDir, allocationDir: dirs.allocationDir }, port)
+        const second = yield* runCli(["serve", ...taken], env)
         assertOneLineRefusal(
           second,
           new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`),
-          [dataDir, otherDir]
+          [dirs.dataDir, otherDir]
         )
-        const debug = yield* runCli(
-          ["serve", ...serveArgs(otherDir, allocationDir, port), "--log-level", "debug"],
-          { YOI_RUNTIME_TOKEN: token }
-        )
+        const debug = yield* runCli(["serve", ...taken, "--log-level", "debug"], env)
         assert.strictEqual(debug.code, 1)
         assert.include(debug.stderr + debug.stdout, "EADDRINUSE")
         assert.match(debug.stderr + debug.stdout, /^\s+at /m, "the stack at debug level")
@@ -72,19 +66,18 @@ describe("serve: startup errors are one clear line", () => {
 
   it.live("a data directory another process holds: says so, without the path", () =>
     Effect.gen(function*() {
-      const dataDir = yield* tempDir
-      const allocationDir = yield* tempDir
-      yield* spawnServer(serveArgs(dataDir, allocationDir), { YOI_RUNTIME_TOKEN: token })
-      const second = yield* runCli(["serve", ...serveArgs(dataDir, allocationDir)], { YOI_RUNTIME_TOKEN: token })
-      assertOneLineRefusal(second, /the data directory is in use by another runtime process/, [dataDir])
+      const dirs = yield* serverDirs
+      yield* spawnServer(startupArgs(dirs), env)
+      const second = yield* runCli(["serve", ...startupArgs(dirs)], env)
+      assertOneLineRefusal(second, /the data directory is in use by another runtime process/, [dirs.dataDir])
     }).pipe(Effect.provide(NodeServices.layer)), { timeout: 60_000 })
 
   it.live(
     "an invalid environment value: names the variable, the flag and what is expected",
     () =>
       Effect.gen(function*() {
-        const dataDir = yield* tempDir
-        const allocationDir = yield* tempDir
+        const { dataDir, allocationDir } = yield* serverDirs
+        // no --port: each case sets it in the environment or as a flag
         const args = ["serve", "--data-dir", dataDir, "--allocation-dir", allocationDir]
         const port = yield* runCli(args, { YOI_RUNTIME_PORT: "abc" })
         assertOneLineRefusal(
@@ -106,9 +99,7 @@ describe("serve: startup errors are one clear line", () => {
 describe("serve: stopping", () => {
   it.live("Ctrl-C (SIGINT) is a clean stop: runs settle, exit code 0", () =>
     Effect.gen(function*() {
-      const dataDir = yield* tempDir
-      const allocationDir = yield* tempDir
-      const server = yield* spawnCli(["serve", ...serveArgs(dataDir, allocationDir)], { YOI_RUNTIME_TOKEN: token })
+      const server = yield* spawnCli(["serve", ...startupArgs(yield* serverDirs)], env)
       yield* server.waitFor(/listening on http:\/\/\S+/)
       yield* server.kill("SIGINT")
       const exit = yield* server.exited

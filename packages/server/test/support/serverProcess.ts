@@ -1,143 +1,15 @@
 /**
- * Test support: the real `yoi-runtime serve` as a child process. Resolves once the banner says where it listens
- * (no polling, no sleeps); the scope kills it (SIGKILL) if the test did not stop it. Everything the process prints
- * is kept so tests can scan it.
+ * Test support: `yoi-runtime` (or any other entry point) as a real child process, and the setup the process tests
+ * share: the `serve` arguments, scoped temp directories and a port nothing listens on. A process is waited on by
+ * what it prints (no polling, no sleeps); the scope SIGKILLs it if the test did not stop it. Everything it prints is
+ * kept so tests can scan it.
  */
-import { Deferred, Effect, type Scope } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { Deferred, Effect, FileSystem, type Scope } from "effect"
+import { spawn } from "node:child_process"
+import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 
 const bin = fileURLToPath(new URL("../../src/bin.ts", import.meta.url))
-
-export interface ServerProcess {
-  readonly url: string
-  readonly pid: number
-  /** stdout + stderr so far. */
-  readonly output: () => string
-  readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
-  /** Completes with the exit code (null when killed by a signal) and the signal. */
-  readonly exited: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
-}
-
-export interface RunResult {
-  readonly code: number | null
-  readonly output: string
-}
-
-const childEnv = (env: Record<string, string | undefined>) => {
-  const base: Record<string, string | undefined> = { ...process.env }
-  for (const key of Object.keys(base)) if (key.startsWith("YOI_")) delete base[key]
-  return { ...base, ...env }
-}
-
-/** Spawns `serve` with `args`; fails if it exits before listening. */
-export const spawnServer = (
-  args: ReadonlyArray<string>,
-  env: Record<string, string | undefined> = {}
-): Effect.Effect<ServerProcess, Error, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.gen(function*() {
-      const ready = yield* Deferred.make<string, Error>()
-      const exit = yield* Deferred.make<{ code: number | null; signal: NodeJS.Signals | null }>()
-      let output = ""
-      const child: ChildProcess = spawn(process.execPath, [bin, "serve", ...args], {
-        env: childEnv(env),
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString("utf8")
-        const match = /listening on (http:\/\/\S+)/.exec(output)
-        if (match) Deferred.doneUnsafe(ready, Effect.succeed(match[1]!))
-      }
-      child.stdout!.on("data", onData)
-      child.stderr!.on("data", onData)
-      child.on("exit", (code, signal) => {
-        Deferred.doneUnsafe(exit, Effect.succeed({ code, signal }))
-        Deferred.doneUnsafe(
-          ready,
-          Effect.fail(new Error(`server exited (${code ?? signal}) before listening:\n${output}`))
-        )
-      })
-      const url = yield* Deferred.await(ready)
-      return {
-        url,
-        pid: child.pid!,
-        output: () => output,
-        kill: (signal: NodeJS.Signals) => Effect.sync(() => void child.kill(signal)),
-        exited: Deferred.await(exit)
-      } satisfies ServerProcess
-    }),
-    (server) => Effect.andThen(server.kill("SIGKILL"), server.exited)
-  )
-
-/** Runs `serve` expecting it to refuse to start; returns its exit code and output. */
-export const runServerToExit = (
-  args: ReadonlyArray<string>,
-  env: Record<string, string | undefined> = {}
-): Effect.Effect<RunResult> =>
-  Effect.callback<RunResult>((resume) => {
-    let output = ""
-    const child = spawn(process.execPath, [bin, "serve", ...args], {
-      env: childEnv(env),
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
-    child.on("exit", (code) => resume(Effect.succeed({ code, output })))
-    return Effect.sync(() => void child.kill("SIGKILL"))
-  })
-
-/** Runs a `yoi-runtime` client command to completion. */
-export const runCli = (
-  args: ReadonlyArray<string>,
-  env: Record<string, string | undefined> = {}
-): Effect.Effect<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> =>
-  Effect.callback((resume) => {
-    let stdout = ""
-    let stderr = ""
-    const child = spawn(process.execPath, [bin, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
-    child.on("exit", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => void child.kill("SIGKILL"))
-  })
-
-export interface Follower {
-  readonly output: () => string
-  /** Completes once the output matches `pattern`. */
-  readonly waitFor: (pattern: RegExp) => Effect.Effect<void>
-}
-
-/** Starts a long-running client command (e.g. `watch`); the scope kills it. */
-export const followCli = (
-  args: ReadonlyArray<string>,
-  env: Record<string, string | undefined> = {}
-): Effect.Effect<Follower, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      let output = ""
-      const waiters: Array<{ pattern: RegExp; done: Deferred.Deferred<void> }> = []
-      const child = spawn(process.execPath, [bin, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString("utf8")
-        for (const waiter of waiters) if (waiter.pattern.test(output)) Deferred.doneUnsafe(waiter.done, Effect.void)
-      }
-      child.stdout.on("data", onData)
-      child.stderr.on("data", onData)
-      const follower: Follower = {
-        output: () => output,
-        waitFor: (pattern) =>
-          Effect.suspend(() => {
-            const done = Deferred.makeUnsafe<void>()
-            waiters.push({ pattern, done })
-            if (pattern.test(output)) Deferred.doneUnsafe(done, Effect.void)
-            return Deferred.await(done)
-          })
-      }
-      return { child, follower }
-    }),
-    ({ child }) => Effect.sync(() => void child.kill("SIGKILL"))
-  ).pipe(Effect.map(({ follower }) => follower))
 
 export interface Child {
   readonly pid: number
@@ -150,6 +22,72 @@ export interface Child {
   readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
   /** Completes with the exit code (null when killed by a signal) and the signal. */
   readonly exited: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+/** A `serve` process that has said where it listens. */
+export interface ServerProcess extends Child {
+  readonly url: string
+}
+
+/** What a command that ran to completion printed, and its exit code. */
+export interface CliResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  /** stdout + stderr, interleaved as they arrived. */
+  readonly output: string
+}
+
+/** The directories one `serve` needs. */
+export interface ServerDirs {
+  readonly dataDir: string
+  readonly allocationDir: string
+}
+
+export interface ServeOptions extends ServerDirs {
+  readonly runtimeId: string
+  /** Defaults to 0: any free port. */
+  readonly port?: string | number | undefined
+  /** `--grace` in seconds; the server's default when absent. */
+  readonly grace?: number | undefined
+}
+
+/** The arguments of `serve` (after the `serve` word) for `options`. */
+export const serveArgs = (options: ServeOptions): ReadonlyArray<string> => [
+  "--port",
+  String(options.port ?? 0),
+  "--data-dir",
+  options.dataDir,
+  "--allocation-dir",
+  options.allocationDir,
+  "--runtime-id",
+  options.runtimeId,
+  ...(options.grace === undefined ? [] : ["--grace", String(options.grace)])
+]
+
+/** A fresh temp directory, removed with the scope. */
+export const tempDir = Effect.flatMap(
+  FileSystem.FileSystem,
+  (fs) => fs.makeTempDirectoryScoped({ prefix: "yoi-server-test-" })
+)
+
+/** A fresh data directory and allocation directory, removed with the scope. */
+export const serverDirs = Effect.all({ dataDir: tempDir, allocationDir: tempDir })
+
+/** A loopback port nothing listens on (a listener on it was just closed). */
+export const closedPort = Effect.callback<number>((resume) => {
+  const listener = createServer()
+  listener.listen(0, "127.0.0.1", () => {
+    const address = listener.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    listener.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const childEnv = (env: Record<string, string | undefined>) => {
+  const base: Record<string, string | undefined> = { ...process.env }
+  for (const key of Object.keys(base)) if (key.startsWith("YOI_")) delete base[key]
+  return { ...base, ...env }
 }
 
 /** Starts `node <script> ...args` (any entry point, e.g. the example backend); the scope SIGKILLs it if it runs. */
@@ -218,8 +156,33 @@ export const spawnScript = (
         : Effect.andThen(result.kill("SIGKILL"), result.exited)
   ).pipe(Effect.map(({ result }) => result))
 
-/** Starts a `yoi-runtime` command (client or `serve`) as a `Child`. */
+/** Starts a `yoi-runtime` command (client or `serve`) as a `Child`, e.g. a long-running `watch`. */
 export const spawnCli = (
   args: ReadonlyArray<string>,
   env: Record<string, string | undefined> = {}
 ): Effect.Effect<Child, never, Scope.Scope> => spawnScript(bin, args, env)
+
+/** Runs a `yoi-runtime` command (client or `serve`) to completion. */
+export const runCli = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {}
+): Effect.Effect<CliResult> =>
+  Effect.scoped(
+    Effect.flatMap(spawnCli(args, env), (child) =>
+      Effect.map(child.exited, ({ code }) => ({
+        code,
+        stdout: child.stdout(),
+        stderr: child.stderr(),
+        output: child.output()
+      })))
+  )
+
+/** Spawns `serve` with `args`; resolves once the banner says where it listens, fails if it exits first. */
+export const spawnServer = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {}
+): Effect.Effect<ServerProcess, Error, Scope.Scope> =>
+  Effect.flatMap(
+    spawnCli(["serve", ...args], env),
+    (child) => Effect.map(child.waitFor(/listening on (http:\/\/\S+)/), ([, url]) => ({ ...child, url: url! }))
+  )
