@@ -310,6 +310,26 @@ const assertError = (sent: Sent, status: number, code: BrowserApi.Code, message?
 const w1 = "/api/runtimes/rt-embedded/workers/w-1"
 const workerRoute = (workerId: string, runtimeId = "rt-embedded") => `/api/runtimes/${runtimeId}/workers/${workerId}`
 
+type Route = readonly ["GET" | "POST" | "DELETE", string]
+/** The routes that take a runtime, host or Worker id, with `segment` as that id (in each place in turn). */
+const idRoutes = (segment: string): ReadonlyArray<Route> => [
+  ["GET", `/api/runtimes/${segment}`],
+  ["GET", `/api/runtimes/${segment}/workers`],
+  ["POST", `/api/runtimes/${segment}/workers`],
+  ["GET", `/api/hosts/${segment}/workers`],
+  ["GET", workerRoute(segment)],
+  ["GET", workerRoute("w-1", segment)],
+  ["POST", `${workerRoute(segment)}/input`]
+]
+
+/** Sends each request (a POST with a valid body) and asserts it is refused with 400 invalid_id. */
+const assertInvalidId = (routes: ReadonlyArray<Route>) =>
+  Effect.forEach(routes, ([method, path]) =>
+    Effect.map(
+      json(method, path, method === "POST" ? { text: "x" } : undefined),
+      (sent) => assertError(sent, 400, "invalid_id", undefined, `${method} ${path}`)
+    ), { discard: true })
+
 /** Every route that names a Worker, as `(workerPath) => request`. */
 const workerRoutes: ReadonlyArray<
   readonly [string, (path: string) => Effect.Effect<Sent, unknown, HttpServer.HttpServer | HttpClient.HttpClient>]
@@ -802,45 +822,25 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
       Effect.gen(function*() {
         for (const id of invalid) {
           const segment = encodeURIComponent(id)
-          const paths: ReadonlyArray<readonly ["GET" | "POST", string]> = [
-            ["GET", `/api/runtimes/${segment}`],
-            ["GET", `/api/runtimes/${segment}/workers`],
-            ["POST", `/api/runtimes/${segment}/workers`],
-            ["GET", `/api/hosts/${segment}/workers`],
-            ["GET", workerRoute(segment)],
-            ["GET", workerRoute("w-1", segment)],
-            ["POST", `${workerRoute(segment)}/input`],
+          yield* assertInvalidId([
+            ...idRoutes(segment),
             ["POST", `${workerRoute(segment)}/cancel`],
             ["POST", `${workerRoute(segment)}/stop`],
             ["GET", `${workerRoute(segment)}/transcript`],
             ["GET", `${workerRoute(segment)}/usage`],
             ["GET", `${workerRoute(segment)}/events`]
-          ]
-          for (const [method, path] of paths) {
-            const sent = yield* json(method, path, method === "POST" ? { text: "x" } : undefined)
-            assertError(sent, 400, "invalid_id", undefined, `${method} ${path}`)
-          }
+          ])
         }
       }))
 
     it.effect("malformed percent-encoding in an id is 400 invalid_id, on every route and method", () =>
       Effect.gen(function*() {
         for (const segment of ["%zz", "%", "%FF", "%C0%AE", "w%2", "%E2%82"]) {
-          const paths: ReadonlyArray<readonly ["GET" | "POST" | "DELETE", string]> = [
-            ["GET", `/api/runtimes/${segment}`],
-            ["GET", `/api/runtimes/${segment}/workers`],
-            ["POST", `/api/runtimes/${segment}/workers`],
-            ["GET", `/api/hosts/${segment}/workers`],
-            ["GET", workerRoute(segment)],
-            ["GET", workerRoute("w-1", segment)],
-            ["POST", `${workerRoute(segment)}/input`],
+          yield* assertInvalidId([
+            ...idRoutes(segment),
             ["GET", `${workerRoute(segment)}/events`],
             ["DELETE", workerRoute(segment)]
-          ]
-          for (const [method, path] of paths) {
-            const sent = yield* json(method, path, method === "POST" ? { text: "x" } : undefined)
-            assertError(sent, 400, "invalid_id", undefined, `${method} ${path}`)
-          }
+          ])
         }
       }))
 
