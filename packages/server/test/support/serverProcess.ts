@@ -95,6 +95,17 @@ export const spawnScript = (
   script: string,
   args: ReadonlyArray<string>,
   env: Record<string, string | undefined> = {}
+): Effect.Effect<Child, never, Scope.Scope> => spawnCommand(process.execPath, [script, ...args], env)
+
+/**
+ * Starts `command ...args` in `cwd`. With `group`, in a process group of its own, and `kill` signals the whole group
+ * as a terminal's Ctrl-C does (npm and the server it runs both get SIGINT).
+ */
+export const spawnCommand = (
+  command: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {},
+  options: { readonly cwd?: string; readonly group?: boolean } = {}
 ): Effect.Effect<Child, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -104,9 +115,11 @@ export const spawnScript = (
       let ended = false
       const waiters: Array<{ pattern: RegExp; done: Deferred.Deferred<RegExpExecArray, Error> }> = []
       const exit = Deferred.makeUnsafe<{ code: number | null; signal: NodeJS.Signals | null }>()
-      const child = spawn(process.execPath, [script, ...args], {
+      const child = spawn(command, args, {
         env: childEnv(env),
-        stdio: ["ignore", "pipe", "pipe"]
+        stdio: ["ignore", "pipe", "pipe"],
+        ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        detached: options.group === true
       })
       const check = () => {
         for (const waiter of waiters) {
@@ -145,7 +158,11 @@ export const spawnScript = (
             check()
             return Deferred.await(done)
           }),
-        kill: (signal) => Effect.sync(() => void child.kill(signal)),
+        kill: (signal) =>
+          Effect.sync(() => {
+            if (options.group === true) process.kill(-child.pid!, signal)
+            else child.kill(signal)
+          }),
         exited: Deferred.await(exit)
       }
       return { child, result }
