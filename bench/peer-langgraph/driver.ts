@@ -381,7 +381,7 @@ interface RpcExit {
 const yoi = (url: string, pid: number): System => {
   let nextId = 0
   const line = (tag: string, payload: unknown) =>
-    `${JSON.stringify({ _tag: "Request", id: String(++nextId), tag, payload, headers: [] })}\n`
+    `${JSON.stringify({ _tag: "Request", id: ++nextId, tag, payload, headers: [] })}\n`
   const call = async (tag: string, payload: unknown, signal: AbortSignal) => {
     const response = await expectOk(
       await fetch(`${url}/rpc`, {

@@ -26,7 +26,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
     const client = yield* remoteClient(url)
     const { worker } = yield* client.CreateWorker({ profile: { kind: "builtin", name: "companion" } })
     const workerId = worker.ref.workerId
-    const body = requestLine("1", "GetWorker", { workerId })
+    const body = requestLine(1, "GetWorker", { workerId })
     const post = (target: string) => () =>
       fetch(`${target}/rpc`, { method: "POST", headers, body }).then((response) => response.text())
     const answer = yield* Effect.promise(post(url))

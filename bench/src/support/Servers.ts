@@ -92,5 +92,5 @@ export const onBody = (request: IncomingMessage, k: (body: string) => void): voi
 }
 
 /** One RPC request line of the ndjson protocol (what `RpcClient` sends). */
-export const requestLine = (id: string, tag: string, payload: unknown): string =>
+export const requestLine = (id: number, tag: string, payload: unknown): string =>
   `${JSON.stringify({ _tag: "Request", id, tag, payload, headers: [] })}\n`
