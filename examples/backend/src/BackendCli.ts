@@ -100,6 +100,3 @@ export const command = Command.make("example-backend", {
 
 /** Runs the command with the process arguments. @category constructors */
 export const run = Command.run(command, { version: "0.0.0" }).pipe(Effect.provide(CliSettings.presenter))
-
-/** SIGINT/SIGTERM are a clean stop (exit code 0); failures exit 1. @category constructors */
-export const teardown = CliExit.teardown

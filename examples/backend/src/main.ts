@@ -3,8 +3,9 @@
  * The example backend's executable (`pnpm example:backend [--host …] [--port …] [--remote-runtimes …]`): its
  * command line on Node. Pure composition; see `BackendCli.ts` and `docs/backend.md`.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { NodeServices } from "@effect/platform-node"
+import { CliExit } from "@yoi/server"
 import { Effect } from "effect"
 import * as BackendCli from "./BackendCli.ts"
 
-BackendCli.run.pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown: BackendCli.teardown }))
+BackendCli.run.pipe(Effect.provide(NodeServices.layer), CliExit.runMain)

@@ -97,6 +97,3 @@ export const cli = Command.make("yoi-runtime").pipe(
  * @category constructors
  */
 export const run = Command.run(cli, { version: "0.0.0" }).pipe(Effect.provide(CliSettings.presenter))
-
-/** The process's exit code from how the CLI ended (see `CliExit.teardown`). @category constructors */
-export const teardown = CliExit.teardown

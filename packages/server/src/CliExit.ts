@@ -7,6 +7,7 @@
  * Deliberately not here: wording of particular errors (the commands and `ServerMain` own it) and anything that
  * could print a token or a path — callers pass lines that are sanitized by construction.
  */
+import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Data, Effect, Exit, Predicate, Runtime } from "effect"
 
 /**
@@ -79,4 +80,22 @@ export const teardown: Runtime.Teardown = (exit, onExit) => {
     return onExit(typeof process.exitCode === "number" ? process.exitCode : 0)
   }
   return Runtime.defaultTeardown(exit, onExit)
+}
+
+const absorb = () => {}
+
+/**
+ * Runs the program as the process's main fiber with `teardown`, as `NodeRuntime.runMain` does, and absorbs signals
+ * after the first: the first SIGINT/SIGTERM interrupts the program (a clean stop, bounded by its grace period);
+ * later ones are ignored.
+ *
+ * **Details** `npm start` forwards the terminal's Ctrl-C to a process that already got it from the terminal, and once
+ * `runMain` removes its listeners at the very end, that late copy would take the default action: death by SIGINT
+ * instead of the exit code, which npm then reports as a failure.
+ * @category constructors
+ */
+export const runMain = <E, A>(program: Effect.Effect<A, E>): void => {
+  process.on("SIGINT", absorb)
+  process.on("SIGTERM", absorb)
+  NodeRuntime.runMain(program, { teardown })
 }

@@ -2,11 +2,12 @@
  * `yoi-runtime serve` as a real process that cannot start: a port in use, a data directory held by another
  * process, an invalid environment value. Each ends with exit code 1 and exactly one `error:` line naming the
  * cause (and the variable), no stack trace (unless `--log-level debug`), no banner and no data-directory path. And
- * Ctrl-C (SIGINT) on a running `serve` is a clean stop with exit code 0.
+ * Ctrl-C (SIGINT) on a running `serve` is a clean stop with exit code 0, however many copies of the signal arrive
+ * (`npm start` forwards the terminal's Ctrl-C to a process that already got it).
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import {
   runCli,
   serveArgs,
@@ -107,4 +108,21 @@ describe("serve: stopping", () => {
       assert.include(server.stdout(), "runs settled; closing")
       assert.strictEqual(server.stderr(), "")
     }).pipe(Effect.provide(NodeServices.layer)), { timeout: 60_000 })
+
+  it.live(
+    "SIGINT again and again until it is gone: still a clean stop, never death by the signal",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* spawnCli(["serve", ...startupArgs(yield* serverDirs)], env)
+        yield* server.waitFor(/listening on http:\/\/\S+/)
+        // a copy of the signal lands at every moment of the stop, the very last one included
+        const exit = yield* Effect.raceFirst(
+          server.exited,
+          Effect.andThen(Effect.repeat(server.kill("SIGINT"), Schedule.spaced("1 millis")), Effect.never)
+        )
+        assert.deepStrictEqual(exit, { code: 0, signal: null })
+        assert.include(server.stdout(), "runs settled; closing")
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 60_000 }
+  )
 })
