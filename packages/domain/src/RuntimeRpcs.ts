@@ -55,6 +55,13 @@ export class RuntimeAuth extends RpcMiddleware.Service<RuntimeAuth>()("@yoi/doma
   error: Unauthorized
 }) {}
 
+/**
+ * What a runtime answers a `POST /rpc` body it refuses as a whole (before any RPC runs) with, as the JSON body of an
+ * HTTP 4xx: a malformed, oversized or mistyped body is `InvalidRequest`, missing credentials `Unauthorized`.
+ * @category schemas
+ */
+export const BodyRejection = Schema.Union([InvalidRequest, Unauthorized])
+
 /** @category rpc */
 export class RuntimeRpcs extends RpcGroup.make(
   Rpc.make("GetRuntime", { success: RuntimeSummary, error: StoreFailure }),

@@ -14,7 +14,7 @@
  * - `classify` / `describe` say why an exchange failed (refused, timeout, HTTP status, …) for people and for the
  *   registry's health, without the token.
  */
-import { Errors, RuntimeClient, RuntimeRpcs } from "@yoi/domain"
+import { type Errors, RuntimeClient, RuntimeRpcs } from "@yoi/domain"
 import { Duration, Effect, Layer, Predicate, Redacted, Result, Schema } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "effect/http"
 import { RpcClient, type RpcClientError, RpcSerialization } from "effect/rpc"
@@ -34,10 +34,8 @@ export const rpcUrl = (baseUrl: string): string => `${baseUrl.replace(/\/+$/, ""
 const timeoutDescription = "the runtime did not answer in time"
 
 /** The typed rejections a runtime answers a whole body with (HTTP 4xx). */
-const decodeRejection = Schema.decodeUnknownResult(
-  Schema.fromJsonString(Schema.Union([Errors.InvalidRequest, Errors.Unauthorized]))
-)
-const encodeRejection = Schema.encodeSync(Schema.Union([Errors.InvalidRequest, Errors.Unauthorized]))
+const decodeRejection = Schema.decodeUnknownResult(Schema.fromJsonString(RuntimeRpcs.BodyRejection))
+const encodeRejection = Schema.encodeSync(RuntimeRpcs.BodyRejection)
 
 /** The RPC requests (id and tag) an ndjson request body carries. */
 const carriedRequests = (

@@ -51,7 +51,7 @@ const ReadyRoute = HttpRouter.add(
   })
 )
 
-const encodeRejection = Schema.encodeSync(Schema.Union([Errors.InvalidRequest, Errors.Unauthorized]))
+const encodeRejection = Schema.encodeSync(RuntimeRpcs.BodyRejection)
 
 const respond = (
   status: number,

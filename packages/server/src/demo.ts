@@ -1,5 +1,5 @@
 /**
- * A short embedded demo (`pnpm start` until the runtime process lands): a Runtime in this process with memory
+ * A short embedded demo (`npm run demo`): a Runtime in this process with memory
  * adapters and the scripted engine, reached through the embedded client exactly as a backend would. It creates a
  * Companion, sends one message, prints the reply as it streams, then the transcript.
  */

@@ -1,7 +1,7 @@
 /**
  * The `yoi-runtime` client commands — `status`, `workers list|create|show`, `send`, `watch`, `transcript`,
  * `cancel`, `stop` — as separate processes against a running runtime, written to be scripted: results on stdout,
- * everything else on stderr, and an exit code per outcome (`./exit.ts`, `docs/cli.md`).
+ * everything else on stderr, and an exit code per outcome (`CliExit.ts`, `docs/cli.md`).
  *
  * **Details**
  * - Every client command has its own `--url` and `--token-file` (nothing shared with `serve`), and talks through the
