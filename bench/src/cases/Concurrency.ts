@@ -83,6 +83,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
             workerId,
             runId: "r_bench",
             profile: Profiles.companion,
+            model: "scripted",
             history: [],
             input: `/script ${script}`
           }).pipe(

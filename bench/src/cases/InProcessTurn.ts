@@ -54,6 +54,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
       workerId: "w_bench",
       runId: "r_bench",
       profile: Profiles.companion,
+      model: "scripted",
       history: [],
       input
     }).pipe(Stream.runDrain)
@@ -67,6 +68,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
       workerId: "w_bench",
       runId: "r_bench",
       profile: Profiles.companion,
+      model: "scripted",
       history: [],
       input
     }).pipe(Stream.runCount)

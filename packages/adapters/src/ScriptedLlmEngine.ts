@@ -39,6 +39,8 @@ export interface Options {
   readonly usage?: ((request: LlmEngine.EngineRequest, reply: string) => Worker.UsageFigures) | undefined
   /** Inject a failure: before the first delta, or after k deltas. */
   readonly fail?: "before" | number | undefined
+  /** The provider name it is known by (default: `scripted`). */
+  readonly name?: string | undefined
   /** Honour `/script {json}` inputs (default: true). */
   readonly inputScripts?: boolean | undefined
 }
@@ -156,7 +158,7 @@ export const make = (options: Options = {}): LlmEngine.LlmEngine["Service"] => {
   }
 
   return LlmEngine.LlmEngine.of({
-    info: { provider: "scripted", model: "scripted", scripted: true },
+    info: { provider: options.name ?? "scripted", kind: "scripted", model: "scripted", scripted: true },
     stream: (request) => {
       if ((options.inputScripts ?? true) && request.input.startsWith(scriptPrefix)) {
         const directive = parseDirective(request.input)

@@ -12,6 +12,7 @@ const request = (input: string, history: ReadonlyArray<Transcript.TranscriptEntr
   workerId: "w_1",
   runId: "run_1",
   profile,
+  model: "scripted",
   history,
   input
 })

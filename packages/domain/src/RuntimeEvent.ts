@@ -7,6 +7,7 @@
  * snapshot, so a client that missed transient deltas is made whole by the snapshot's in-flight text.
  */
 import { Schema } from "effect"
+import { FinishReason } from "./LlmEngine.ts"
 import { Count, Timestamp, UsageFigures, UsageTotals, WorkerStatus } from "./Worker.ts"
 
 const base = { seq: Count, at: Timestamp }
@@ -64,8 +65,14 @@ export const RetryEvent = Schema.TaggedStruct("retry", {
   reason: Schema.String,
   delayMs: Count
 })
-/** @category schemas */
-export const RunFinishedEvent = Schema.TaggedStruct("run_finished", { ...ofRun })
+/**
+ * `finishReason` is set when the provider said why it stopped (`length`: the reply hit the output token limit).
+ * @category schemas
+ */
+export const RunFinishedEvent = Schema.TaggedStruct("run_finished", {
+  ...ofRun,
+  finishReason: Schema.optional(FinishReason)
+})
 /** @category schemas */
 export const RunCancelledEvent = Schema.TaggedStruct("run_cancelled", { ...ofRun, reason: Schema.String })
 /**

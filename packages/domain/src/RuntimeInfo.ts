@@ -6,6 +6,7 @@
  */
 import { Schema } from "effect"
 import { RuntimeId } from "./Ids.ts"
+import { ProviderSummary } from "./LlmProviders.ts"
 import { Count, Timestamp, UsageTotals } from "./Worker.ts"
 
 /** @category models */
@@ -54,7 +55,9 @@ export class RuntimeSummary extends Schema.Class<RuntimeSummary>("@yoi/domain/Ru
   implementation: Schema.Literals(["embedded", "process"]),
   status: Schema.Literals(["ready", "stopping"]),
   startedAt: Timestamp,
+  /** The default provider for people: `scripted (no model)` or `<provider>/<model>`. */
   engine: Schema.String,
+  providers: Schema.Array(ProviderSummary),
   capabilities: RuntimeCapabilities,
   limits: RuntimeLimits,
   counts: WorkerCounts,

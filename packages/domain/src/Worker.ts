@@ -153,6 +153,9 @@ const SummaryFields = {
   status: WorkerStatus,
   profile: ProfileSelector,
   profileName: Schema.String,
+  /** The provider the Worker runs on (its configured name) and the model: never a URL. */
+  provider: Schema.String,
+  model: Schema.String,
   createdAt: Timestamp,
   lastActivityAt: Timestamp,
   currentRun: Schema.optional(CurrentRun),

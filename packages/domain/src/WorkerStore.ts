@@ -50,6 +50,12 @@ export class WorkerRecord extends Schema.Class<WorkerRecord>("@yoi/domain/Worker
   displayName: Schema.String,
   profile: ProfileSelector,
   profileName: Schema.String,
+  /**
+   * The provider and model the Worker was created on. Records written before providers existed have neither:
+   * they run on the Runtime's default provider.
+   */
+  provider: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
   configBundle: Schema.optional(ConfigBundleRef),
   requestedCapabilities: Schema.Array(Schema.String),
   scope: Schema.Array(ScopeRule),

@@ -73,6 +73,9 @@ export const WorkerView = Schema.Struct({
   implementation: Implementation,
   status: Schema.Literals(["idle", "running", "stopped", "failed"]),
   profileName: Schema.String,
+  /** The provider's configured name and the model (runtime Workers; a legacy pod has neither). */
+  provider: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
   createdAt: Schema.optional(Schema.Number),
   lastActivityAt: Schema.optional(Schema.Number),
   currentRunId: Schema.optional(Schema.String),
@@ -202,6 +205,8 @@ export const workerView = (
   implementation,
   status: worker.status,
   profileName: worker.profileName,
+  provider: clip(worker.provider, 64),
+  model: clip(worker.model, 128),
   createdAt: worker.createdAt,
   lastActivityAt: worker.lastActivityAt,
   ...(worker.currentRun !== undefined ? { currentRunId: worker.currentRun.runId } : {}),

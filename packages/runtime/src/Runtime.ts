@@ -27,6 +27,7 @@ import {
   Ids,
   LiveAllocation,
   LlmEngine,
+  LlmProviders,
   Requests,
   RuntimeEvent,
   RuntimeInfo,
@@ -147,6 +148,8 @@ interface RunState {
   text: string
   reasoning: string
   usage: Worker.UsageFigures
+  /** Why the provider stopped, when it said. */
+  finishReason: LlmEngine.FinishReason | undefined
   fiber: Fiber.Fiber<void, never> | undefined
 }
 
@@ -362,8 +365,14 @@ const closeRun = (entry: Entry, d: Draft, run: RunState, outcome: Outcome) => {
     d.events.push({ _tag: "text_done", at, runId: run.runId, text: run.text })
   }
   d.events.push({ _tag: "usage", at, runId: run.runId, run: run.usage, total: totals })
-  if (outcome._tag === "finished") d.events.push({ _tag: "run_finished", at, runId: run.runId })
-  else if (outcome._tag === "cancelled") {
+  if (outcome._tag === "finished") {
+    d.events.push({
+      _tag: "run_finished",
+      at,
+      runId: run.runId,
+      ...(run.finishReason !== undefined ? { finishReason: run.finishReason } : {})
+    })
+  } else if (outcome._tag === "cancelled") {
     d.events.push({ _tag: "run_cancelled", at, runId: run.runId, reason: outcome.reason })
   } else {
     d.events.push({
@@ -392,7 +401,7 @@ const closeRun = (entry: Entry, d: Draft, run: RunState, outcome: Outcome) => {
 export const make = Effect.fnUntraced(function*(options: Options) {
   const store = yield* WorkerStore.WorkerStore
   const allocation = yield* LiveAllocation.LiveAllocation
-  const engine = yield* LlmEngine.LlmEngine
+  const providers = yield* LlmProviders.LlmProviders
   const bus = yield* EventBus.EventBus
 
   const runtimeId = yield* Ids.parse(Ids.RuntimeId, "runtimeId", options.runtimeId).pipe(Effect.orDie)
@@ -504,6 +513,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       queueLength: record.queue.length,
       usage: record.usage,
       lastError: record.lastError,
+      provider: providerOf(record),
+      model: record.model ?? providers.get(providerOf(record))?.info.model ?? "unknown",
       binding: "connected" as const,
       capabilities: workerCapabilities(record, profiles.get(record.profileName))
     }
@@ -537,6 +548,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   // ---- lookups and validation -----------------------------------------------------------------------------------
 
+  /** The provider a Worker runs on: the one recorded with it (older records: the default). */
+  const providerOf = (record: WorkerStore.WorkerRecord) => record.provider ?? providers.defaultProvider
+
   const lookup = (raw: unknown) =>
     Effect.flatMap(Ids.parse(Ids.WorkerId, "workerId", raw), (workerId) => {
       const entry = workers.get(workerId)
@@ -568,6 +582,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         text: "",
         reasoning: "",
         usage: Worker.UsageFigures.zero,
+        finishReason: undefined,
         fiber: undefined
       }
       entry.run = run
@@ -582,11 +597,22 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const execute = (entry: Entry, run: RunState, text: string, userSeq: number): Effect.Effect<void> =>
     Effect.gen(function*() {
       const profile = profiles.get(entry.record.profileName) ?? Profiles.companion
+      const provider = providerOf(entry.record)
+      const engine = providers.get(provider)
+      // A Worker stays on its provider: one the configuration no longer has fails its runs, typed.
+      if (engine === undefined) {
+        return yield* new Errors.EngineFailure({
+          provider,
+          code: "provider_unavailable",
+          message: `the provider "${provider.slice(0, 64)}" is not configured in this runtime`
+        })
+      }
       const history = yield* store.readTranscript(entry.workerId, { before: userSeq, limit: limits.historyEntries })
       yield* engine.stream({
         workerId: entry.workerId,
         runId: run.runId,
         profile,
+        model: entry.record.model ?? engine.info.model,
         history: history.entries,
         input: text
       })
@@ -679,6 +705,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
             break
           case "retry":
             events.push({ ...event, at, runId: run.runId })
+            break
+          case "finish":
+            run.finishReason = event.reason
             break
         }
       }
@@ -799,6 +828,16 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         : yield* Validate.text(request.initialInput, "initialInput", limits.maxInputChars)
       const key = yield* Validate.optionalKey(request.idempotencyKey, "idempotencyKey")
       const profile = yield* Profiles.resolve(selector, { profiles, defaultProfile })
+      const provider = profile.provider ?? providers.defaultProvider
+      const engine = providers.get(provider)
+      if (engine === undefined) {
+        return yield* new Errors.InvalidProfile({
+          message: `the profile "${profile.name.slice(0, 64)}" runs on the provider "${
+            provider.slice(0, 64)
+          }", which this runtime does not have`
+        })
+      }
+      const model = profile.model ?? engine.info.model
 
       return yield* createLock.withPermit(Effect.gen(function*() {
         if (key !== undefined) {
@@ -821,6 +860,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           displayName: displayName ?? profile.name,
           profile: selector,
           profileName: profile.name,
+          provider,
+          model,
           configBundle,
           requestedCapabilities: requested,
           scope,
@@ -1049,6 +1090,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       return new RuntimeInfo.UsageReport({ usage: total, counts: counts() })
     })
 
+  const defaultEngine = providers.get(providers.defaultProvider)!
+  const engineLabel = defaultEngine.info.scripted
+    ? "scripted (no model)"
+    : `${defaultEngine.info.provider}/${defaultEngine.info.model}`
   const getRuntime = Effect.gen(function*() {
     const diagnostics = yield* store.diagnostics
     return new RuntimeInfo.RuntimeSummary({
@@ -1057,7 +1102,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       implementation: options.implementation ?? "embedded",
       status: stopping ? "stopping" : "ready",
       startedAt,
-      engine: engine.info.scripted ? "scripted (no model)" : `${engine.info.provider}/${engine.info.model}`,
+      engine: engineLabel,
+      providers: providers.summaries,
       capabilities,
       limits: new RuntimeInfo.RuntimeLimits({
         maxQueuedInputs: limits.maxQueuedInputs,
@@ -1124,6 +1170,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           text: "",
           reasoning: "",
           usage: Worker.UsageFigures.zero,
+          finishReason: undefined,
           fiber: undefined
         }, {
           _tag: "failed",
@@ -1195,5 +1242,5 @@ export const layerNoDeps = (
 ): Layer.Layer<
   Runtime,
   Errors.StoreFailure,
-  WorkerStore.WorkerStore | LiveAllocation.LiveAllocation | LlmEngine.LlmEngine | EventBus.EventBus
+  WorkerStore.WorkerStore | LiveAllocation.LiveAllocation | LlmProviders.LlmProviders | EventBus.EventBus
 > => Layer.effect(Runtime, make(options))

@@ -13,7 +13,7 @@ import {
   MemoryWorkerStore,
   ScriptedLlmEngine
 } from "@yoi/adapters"
-import type { Errors, LlmEngine } from "@yoi/domain"
+import { type Errors, type LlmEngine, LlmProviders } from "@yoi/domain"
 import { type FileSystem, Layer, type Path } from "effect"
 import * as Runtime from "./Runtime.ts"
 
@@ -37,7 +37,7 @@ export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<Runtime.Ru
       MemoryWorkerStore.layer,
       MemoryLiveAllocation.layer,
       MemoryEventBus.layer({ replay: replayBuffer }),
-      options.engineLayer ?? ScriptedLlmEngine.layer(options.engine)
+      LlmProviders.layerSingle.pipe(Layer.provide(options.engineLayer ?? ScriptedLlmEngine.layer(options.engine)))
     ]),
     Layer.orDie
   )
@@ -64,7 +64,7 @@ export const layerFileSystem = (
       FileSystemWorkerStore.layer({ directory: options.directory }),
       FileSystemLiveAllocation.layer({ directory: options.allocationDirectory }),
       MemoryEventBus.layer({ replay: replayBuffer }),
-      options.engineLayer ?? ScriptedLlmEngine.layer(options.engine)
+      LlmProviders.layerSingle.pipe(Layer.provide(options.engineLayer ?? ScriptedLlmEngine.layer(options.engine)))
     ])
   )
 }

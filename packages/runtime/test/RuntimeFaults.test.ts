@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
-import { Errors, LlmEngine, RuntimeClient, WorkerStore } from "@yoi/domain"
+import { Errors, LlmEngine, LlmProviders, RuntimeClient, WorkerStore } from "@yoi/domain"
 import { EmbeddedClient, Runtime } from "@yoi/runtime"
 import { Effect, Fiber, Layer, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -40,7 +40,12 @@ const faultyStore = (faults: Faults) =>
 const harness = (faults: Faults, engine: Layer.Layer<LlmEngine.LlmEngine>) =>
   EmbeddedClient.layer.pipe(
     Layer.provide(Runtime.layerNoDeps({ runtimeId: "faults" })),
-    Layer.provide([faultyStore(faults), MemoryLiveAllocation.layer, MemoryEventBus.layer(), engine]),
+    Layer.provide([
+      faultyStore(faults),
+      MemoryLiveAllocation.layer,
+      MemoryEventBus.layer(),
+      LlmProviders.layerSingle.pipe(Layer.provide(engine))
+    ]),
     Layer.orDie
   )
 
@@ -97,7 +102,7 @@ describe("Runtime under faults", () => {
   it.effect("an engine that dies ends the run as run_failed(internal_error); the Worker takes input again", () =>
     withFaults(
       Layer.succeed(LlmEngine.LlmEngine, {
-        info: { provider: "broken", model: "broken", scripted: true },
+        info: { provider: "broken", kind: "scripted", model: "broken", scripted: true },
         stream: () => Stream.die(new Error("boom"))
       }),
       (client) =>

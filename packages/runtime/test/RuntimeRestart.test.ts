@@ -10,7 +10,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
 import type { Ids, Requests, RuntimeEvent } from "@yoi/domain"
-import { WorkerStore } from "@yoi/domain"
+import { LlmProviders, WorkerStore } from "@yoi/domain"
 import { Runtime } from "@yoi/runtime"
 import { Context, Effect, Exit, Fiber, Layer, Option, References, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -39,7 +39,7 @@ const runtimeOn = (store: WorkerStore.WorkerStore["Service"]) =>
         Layer.succeed(WorkerStore.WorkerStore, store),
         MemoryLiveAllocation.layer,
         MemoryEventBus.layer(),
-        ScriptedLlmEngine.layer({ deltas: 3, delay: "10 millis" })
+        LlmProviders.layerSingle.pipe(Layer.provide(ScriptedLlmEngine.layer({ deltas: 3, delay: "10 millis" })))
       ])
     )
   ).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
