@@ -26,7 +26,7 @@ import {
   EventBus,
   Ids,
   LiveAllocation,
-  LlmEngine,
+  type LlmEngine,
   LlmProviders,
   Requests,
   RuntimeEvent,
