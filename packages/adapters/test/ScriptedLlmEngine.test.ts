@@ -3,6 +3,17 @@ import { Errors, LlmEngine, Transcript } from "@yoi/domain"
 import { Cause, Effect, Exit, Fiber, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as ScriptedLlmEngine from "../src/ScriptedLlmEngine.ts"
+import { llmEngineContract } from "./contract/LlmEngineContract.ts"
+
+llmEngineContract(
+  "scripted",
+  Effect.succeed({
+    engine: ScriptedLlmEngine.make(),
+    reply: { input: "hello there", text: "Scripted reply to: hello there" },
+    longInput: `/script {"deltas":100000,"delayMs":5} stream for a while`,
+    reasoning: { input: `/script {"reasoning":"Let me think about it."} hello`, text: "Let me think about it." }
+  })
+)
 
 type Event = LlmEngine.EngineEvent
 
