@@ -95,9 +95,7 @@ const decoder = (
       if (Result.isFailure(chunk)) return Result.fail(fail("invalid_stream", "a chunk of the reply is not valid"))
       const { choices, error } = chunk.success
       if (error !== undefined && error !== null) {
-        const detail = providerStream.errorDetail({ error })
-        const message = detail.message === undefined ? "" : `: ${scrub(detail.message)}`
-        return Result.fail(fail(detail.code ?? "provider_error", scrub(`the provider failed mid-stream${message}`)))
+        return Result.fail(providerStream.streamErrorFailure(error, fail, scrub))
       }
       const events: Array<LlmEngine.EngineEvent> = []
       for (const choice of choices ?? []) {

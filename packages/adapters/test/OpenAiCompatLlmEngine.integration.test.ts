@@ -674,6 +674,27 @@ describe("OpenAiCompatLlmEngine", () => {
         assert.isTrue(yield* recorded.closed)
       }))
   })
+  describe("sanitization", () => {
+    it.effect("no key, base URL or prompt text in any event or failure, across the fault scenarios", () =>
+      Effect.gen(function*() {
+        const fake = yield* Fake.start
+        const baseUrl = `${fake.origin}${Fake.secrets.basePath}/v1`
+        const engine = yield* OpenAiCompatLlmEngine.make({
+          baseUrl,
+          model: "m",
+          apiKey: Redacted.make(Fake.secrets.apiKey),
+          policy: { maxRetries: 1, baseDelay: 0 }
+        }).pipe(Effect.provide(FetchHttpClient.layer))
+        for (const scenario of Fake.leakyScenarios("openai", baseUrl)) {
+          yield* fake.plan(...scenario.replies)
+          const result = yield* Fake.run(engine.stream(Fake.secretRequest()))
+          Fake.assertNothingLeaks(result, Fake.needles(fake, baseUrl), scenario.name)
+        }
+        const sent = yield* fake.requests
+        assert.isAtLeast(sent.length, 9)
+        assert.include(JSON.stringify(sent[0]?.body), Fake.secrets.input, "the prompt did go to the provider")
+      }))
+  })
 })
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then closed). */

@@ -95,16 +95,32 @@ const ErrorBody = Schema.Struct({
 })
 const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
 
-/** The code and message of a provider's error object (a JSON value), each undefined when it has none. */
+/**
+ * The code and message of a provider's error object (a JSON value), each undefined when it has none: the message
+ * scrubbed, the code kept only when it looks like one and gives nothing away.
+ */
 export const errorDetail = (
-  value: unknown
+  value: unknown,
+  scrub: (text: string) => string
 ): { readonly code: string | undefined; readonly message: string | undefined } => {
   const body = decodeErrorBody(value)
   if (Option.isNone(body)) return { code: undefined, message: undefined }
   const { error } = body.value
   const detail = Predicate.isString(error) ? { message: error } : error ?? body.value
-  const message = Predicate.isString(detail.message) ? detail.message : undefined
-  return { code: providerCode(detail.code) ?? providerCode(detail.type), message }
+  const message = Predicate.isString(detail.message) ? scrub(detail.message) : undefined
+  const code = [providerCode(detail.code), providerCode(detail.type)].find((c) => c !== undefined && scrub(c) === c)
+  return { code, message: message === "" ? undefined : message }
+}
+
+/** The failure an error event in the stream stands for (OpenAI `{error}` chunks, Anthropic `error` events). */
+export const streamErrorFailure = (
+  error: unknown,
+  fail: (code: string, message: string) => Errors.EngineFailure,
+  scrub: (text: string) => string
+): Errors.EngineFailure => {
+  const detail = errorDetail({ error }, scrub)
+  const said = detail.message === undefined ? "" : `: ${detail.message}`
+  return fail(detail.code ?? "provider_error", scrub(`the provider failed mid-stream${said}`))
 }
 
 const parseJson = (text: string): unknown => {
@@ -123,11 +139,11 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
   const failure = (code: string, message: string) =>
     new Errors.EngineFailure({ provider: params.provider, code, message })
 
-  /** The provider's words about a failed status, scrubbed: `HTTP 400 (code): message`. */
-  const statusMessage = (status: number, code: string | undefined, message: string | undefined) => {
-    const said = message === undefined ? "" : params.scrub(message)
-    return params.scrub(`HTTP ${status}${code === undefined ? "" : ` (${code})`}${said === "" ? "" : `: ${said}`}`)
-  }
+  /** The provider's words about a failed status: `HTTP 400 (code): message`. */
+  const statusMessage = (status: number, code: string | undefined, message: string | undefined) =>
+    params.scrub(
+      `HTTP ${status}${code === undefined ? "" : ` (${code})`}${message === undefined ? "" : `: ${message}`}`
+    )
 
   const send = Effect.gen(function*() {
     const response = yield* params.client.execute(params.request).pipe(
@@ -156,7 +172,7 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
     if (response.status >= 200 && response.status < 300) return response
     const { status } = response
     const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
-    const detail = errorDetail(parseJson(text))
+    const detail = errorDetail(parseJson(text), params.scrub)
     const code = detail.code ?? (status === 429 ? "rate_limited" : `http_${status}`)
     const message = statusMessage(status, detail.code, detail.message)
     if (!isRetryableStatus(status)) return yield* failure(code, message)

@@ -30,7 +30,7 @@ const patterns: ReadonlyArray<readonly [RegExp, string]> = [
   // credentials: an authorization value, key-shaped words, long words that mix letters and digits
   [/\bbearer\s+\S+/gi, "<redacted>"],
   [/\b(?:sk|pk|rk|ak|key)[-_][\w*.-]{4,}/gi, "<redacted>"],
-  [/(?=[\w*.+/=-]*\d)(?=[\w*.+/=-]*[a-z])[\w*.+/=-]{24,}/gi, "<redacted>"]
+  [/(?=[\w*.+/=-]*\d)(?=[\w*.+/=-]*[a-z])[\w*.+/=-]{32,}/gi, "<redacted>"]
 ]
 
 /** Removes every occurrence of `secret` from `text`. */

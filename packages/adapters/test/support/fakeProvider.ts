@@ -1,6 +1,6 @@
 /**
  * Test support: a programmable fake of the two provider APIs the engines speak, OpenAI Chat Completions
- * (`POST …/chat/completions`) and Anthropic Messages (`POST /v1/messages`), on 127.0.0.1 (an ephemeral port, one
+ * (`POST …/chat/completions`) and Anthropic Messages (`POST …/v1/messages`), on 127.0.0.1 (an ephemeral port, one
  * server per test, closed with the test's scope). It writes what the real services write: `chat.completion.chunk`s
  * ending in `data: [DONE]`, and `message_start` … `message_stop` with `ping`s.
  *
@@ -13,7 +13,7 @@
  * Deliberately not here: judging what the engine did (the tests), and anything the engines do not use.
  */
 import { assert } from "@effect/vitest"
-import { type Errors, LlmEngine, type Transcript } from "@yoi/domain"
+import { type Errors, LlmEngine, Transcript } from "@yoi/domain"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue, Result, type Scope, Stream } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -328,7 +328,7 @@ export const start: Effect.Effect<FakeProvider, never, Scope.Scope> = Effect.acq
         const path = req.url ?? ""
         const protocol: Protocol | undefined = path.endsWith("/chat/completions")
           ? "openai"
-          : path === "/v1/messages"
+          : path.endsWith("/v1/messages")
           ? "anthropic"
           : undefined
         if (protocol === undefined) {
@@ -525,3 +525,119 @@ export const watch = (stream: Stream.Stream<Event, Errors.EngineFailure>): Effec
       )
     return { next, fiber, done: Effect.map(Fiber.await(fiber), (exit) => ({ events, exit })) }
   })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sanitization scans
+
+/** Distinctive secrets for the scan tests: none may show in an event or a failure. */
+export const secrets = {
+  apiKey: "sk-yoi-scan-0f9e8d7c6b5a4",
+  basePath: "/scan-base-path-3c1d",
+  systemPrompt: "SYSTEM-scan-prompt alpha bravo charlie",
+  history: ["HISTORY-scan-question delta echo", "HISTORY-scan-answer foxtrot golf"],
+  input: "INPUT-scan-request hotel india juliet"
+} as const
+
+/** The scan's request: the secret system prompt, history and input. */
+export const secretRequest = (): LlmEngine.EngineRequest =>
+  request(secrets.input, {
+    systemPrompt: secrets.systemPrompt,
+    history: secrets.history.map((text, i) =>
+      new Transcript.TranscriptEntry({
+        seq: i + 1,
+        runId: "run_0",
+        kind: i % 2 === 0 ? "user" : "assistant",
+        text,
+        at: i
+      })
+    )
+  })
+
+/** What must not appear, for an engine whose base URL is `baseUrl` on `fake`. */
+export const needles = (fake: FakeProvider, baseUrl: string): ReadonlyArray<string> => [
+  secrets.apiKey,
+  secrets.basePath,
+  baseUrl,
+  fake.origin,
+  fake.origin.replace("http://", ""),
+  secrets.systemPrompt,
+  ...secrets.history,
+  secrets.input
+]
+
+/** An error message that gives everything away, the way careless providers and proxies write them. */
+const echo = (baseUrl: string, path: string) =>
+  `Request to ${baseUrl}${path} with key ${secrets.apiKey} failed: messages[0].content '${secrets.systemPrompt}' ` +
+  `and "${secrets.input}"; history ${secrets.history[0]} / ${secrets.history[1]}; plain ${secrets.input};\n` +
+  `Authorization: Bearer ${secrets.apiKey} (server ${new URL(baseUrl).host})`
+
+/** Fault scenarios in which the fake echoes the secrets back. */
+export const leakyScenarios = (
+  protocol: Protocol,
+  baseUrl: string
+): ReadonlyArray<{ readonly name: string; readonly replies: ReadonlyArray<Reply> }> => {
+  const path = protocol === "openai" ? "/chat/completions" : "/v1/messages"
+  const message = echo(baseUrl, path)
+  const errorBody = (code: string) =>
+    protocol === "openai"
+      ? { error: { message, type: code, code: secrets.apiKey } }
+      : { type: "error", error: { type: code, message } }
+  const firstEvents = protocol === "openai"
+    ? [openAi.chunk({ role: "assistant", content: "" }), openAi.chunk({ content: "ok " })]
+    : [...anthropic.reply({ text: [] }).slice(0, 2), anthropic.textDelta(0, "ok ")]
+  return [
+    { name: "400 echoing everything", replies: [status(400, errorBody("invalid_request_error"))] },
+    { name: "401 echoing the key", replies: [status(401, errorBody("authentication_error"))] },
+    {
+      name: "429 exhausted",
+      replies: [
+        status(429, errorBody("rate_limit_error"), { "retry-after-ms": "0" }),
+        status(429, errorBody("rate_limit_error"), { "retry-after-ms": "0" })
+      ]
+    },
+    { name: "429 asking too long", replies: [status(429, errorBody("rate_limit_error"), { "retry-after": "9999" })] },
+    {
+      name: "500s with HTML pages",
+      replies: [
+        status(500, `<html><body>${message}</body></html>`, { "content-type": "text/html" }),
+        status(502, message, { "content-type": "text/plain" })
+      ]
+    },
+    {
+      name: "529 with an echo",
+      replies: [status(529, errorBody("overloaded_error")), status(400, { error: message })]
+    },
+    {
+      name: "an error event mid-stream",
+      replies: [stream([
+        ...firstEvents.map(write),
+        write(
+          protocol === "openai"
+            ? openAi.error({ message, type: "server_error", code: secrets.apiKey })
+            : anthropic.error("api_error", message)
+        ),
+        end
+      ])]
+    },
+    {
+      name: "malformed data echoing the prompt",
+      replies: [stream([...firstEvents.map(write), write(`data: {"echo": "${secrets.input}" \n\n`), end])]
+    },
+    {
+      name: "an HTML 200",
+      replies: [status(200, `<html>${message}</html>`, { "content-type": `text/html; charset=${secrets.apiKey}` })]
+    }
+  ]
+}
+
+/** Asserts nothing the run emitted or failed with contains a needle, and the failure message is one bounded line. */
+export const assertNothingLeaks = (result: Run, secretNeedles: ReadonlyArray<string>, scenario: string): void => {
+  const failure = Exit.isFailure(result.exit) ? Cause.findErrorOption(result.exit.cause) : Option.none()
+  const seen = JSON.stringify({ events: result.events, failure: Option.getOrUndefined(failure) })
+  for (const needle of secretNeedles) assert.notInclude(seen, needle, `${scenario}: leaks ${needle}`)
+  assert.isTrue(Option.isSome(failure), `${scenario}: fails`)
+  if (Option.isNone(failure)) return
+  assert.notMatch(failure.value.message, /[\r\n]/, `${scenario}: one line`)
+  assert.isAtMost(failure.value.message.length, 200, `${scenario}: bounded`)
+  assert.match(failure.value.code, /^[A-Za-z][\w.:-]*$/, `${scenario}: an identifier code`)
+}
