@@ -193,7 +193,10 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
       const response = yield* send
       const type = contentType(response.headers)
       if (type !== undefined && type.toLowerCase() !== "text/event-stream") {
-        return yield* failure("invalid_stream", `the provider answered with ${type} instead of an event stream`)
+        return yield* failure(
+          "invalid_stream",
+          params.scrub(`the provider answered with ${type} instead of an event stream`)
+        )
       }
       const events = sseEvents(response.stream)
       const [first, rest] = yield* Stream.peel(events, Sink.head()).pipe(
