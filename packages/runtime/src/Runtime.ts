@@ -69,8 +69,10 @@ export interface Options {
   readonly implementation?: "embedded" | "process" | undefined
   readonly capabilities?: Partial<RuntimeInfo.RuntimeCapabilities> | undefined
   readonly limits?: Partial<Limits> | undefined
-  /** Builtin profiles (default: `companion`). */
+  /** Builtin profiles (default: `companion` and `orchestrator`). */
   readonly profiles?: ReadonlyArray<LlmEngine.Profile> | undefined
+  /** Named profiles (`{ kind: "named" }`), e.g. loaded from a profiles directory; their names differ from builtins'. */
+  readonly namedProfiles?: ReadonlyArray<LlmEngine.Profile> | undefined
   /** What `{ kind: "runtime_default" }` resolves to (default: `companion`). */
   readonly defaultProfile?: string | undefined
   /** Size of the bus replay buffer, reported in limits. */
@@ -394,6 +396,8 @@ const closeRun = (entry: Entry, d: Draft, run: RunState, outcome: Outcome) => {
   d.closes = run
 }
 
+const byName = (list: ReadonlyArray<LlmEngine.Profile>) => new Map(list.map((p) => [p.name, p] as const))
+
 /**
  * Builds a Runtime over the four ports.
  * @category constructors
@@ -406,10 +410,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const runtimeId = yield* Ids.parse(Ids.RuntimeId, "runtimeId", options.runtimeId).pipe(Effect.orDie)
   const limits: Limits = { ...defaultLimits, ...options.limits }
-  const profiles = new Map(
-    (options.profiles ?? [...Profiles.builtins.values()]).map((profile) => [profile.name, profile] as const)
-  )
-  const defaultProfile = options.defaultProfile ?? Profiles.companion.name
+  const catalog: Profiles.Catalog = {
+    builtins: byName(options.profiles ?? [...Profiles.builtins.values()]),
+    named: byName(options.namedProfiles ?? []),
+    defaultProfile: options.defaultProfile ?? Profiles.companion.name
+  }
+  if (Profiles.find(catalog, catalog.defaultProfile) === undefined) {
+    return yield* Effect.die(new Error(`the default profile "${catalog.defaultProfile}" is not a profile`))
+  }
   const capabilities = new RuntimeInfo.RuntimeCapabilities({
     embedded: options.implementation !== "process",
     localProcess: options.implementation === "process",
@@ -516,7 +524,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       provider: providerOf(record),
       model: record.model ?? providers.get(providerOf(record))?.info.model ?? "unknown",
       binding: "connected" as const,
-      capabilities: workerCapabilities(record, profiles.get(record.profileName))
+      capabilities: workerCapabilities(record, Profiles.find(catalog, record.profileName))
     }
   }
 
@@ -596,7 +604,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   /** The run fiber: stream the engine, emit under the lock, and end the run under the lock. */
   const execute = (entry: Entry, run: RunState, text: string, userSeq: number): Effect.Effect<void> =>
     Effect.gen(function*() {
-      const profile = profiles.get(entry.record.profileName) ?? Profiles.companion
+      const profile = Profiles.find(catalog, entry.record.profileName)
+      // A named profile the configuration no longer has: the run fails, typed, rather than run on another prompt.
+      if (profile === undefined) {
+        return yield* new Errors.EngineFailure({
+          provider: providerOf(entry.record),
+          code: "profile_unavailable",
+          message: `the profile "${entry.record.profileName.slice(0, 64)}" is not configured in this runtime`
+        })
+      }
       const provider = providerOf(entry.record)
       const engine = providers.get(provider)
       // A Worker stays on its provider: one the configuration no longer has fails its runs, typed.
@@ -827,7 +843,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ? undefined
         : yield* Validate.text(request.initialInput, "initialInput", limits.maxInputChars)
       const key = yield* Validate.optionalKey(request.idempotencyKey, "idempotencyKey")
-      const profile = yield* Profiles.resolve(selector, { profiles, defaultProfile })
+      const profile = yield* Profiles.resolve(selector, catalog)
       const provider = profile.provider ?? providers.defaultProvider
       const engine = providers.get(provider)
       if (engine === undefined) {

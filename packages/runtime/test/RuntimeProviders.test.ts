@@ -1,0 +1,156 @@
+/**
+ * Providers and profiles: a Runtime hosts Workers on several providers; a profile names its provider (or takes the
+ * default) and may override the model; both are resolved at CreateWorker and recorded with the Worker, so a restart
+ * — even with another default provider — keeps each Worker on its provider and model. A provider the configuration
+ * no longer has fails that Worker's runs, typed, until it is back.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
+import { type Ids, LlmEngine, LlmProviders, type RuntimeEvent, WorkerStore } from "@yoi/domain"
+import { Runtime } from "@yoi/runtime"
+import { Context, Effect, Layer, Stream } from "effect"
+
+const coder = new LlmEngine.Profile({
+  name: "coder",
+  description: "writes code",
+  systemPrompt: "You write code.",
+  tools: [],
+  provider: "beta",
+  model: "beta-large"
+})
+const stray = new LlmEngine.Profile({ name: "stray", description: "", systemPrompt: "", tools: [], provider: "zeta" })
+
+/** A scripted provider that answers with its name and the model it was asked for. */
+const provider = (name: string) => ScriptedLlmEngine.make({ name, reply: (request) => `${name} on ${request.model}` })
+
+const runtimeOn = (
+  store: WorkerStore.WorkerStore["Service"],
+  names: ReadonlyArray<string>,
+  defaultProvider?: string
+) =>
+  Layer.build(
+    Runtime.layerNoDeps({ runtimeId: "providers", namedProfiles: [coder, stray] }).pipe(
+      Layer.provide([
+        Layer.succeed(WorkerStore.WorkerStore, store),
+        MemoryLiveAllocation.layer,
+        MemoryEventBus.layer(),
+        Layer.succeed(LlmProviders.LlmProviders, LlmProviders.make(names.map(provider), defaultProvider))
+      ])
+    )
+  ).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
+
+/** Sends `text` and collects the Worker's events until it is idle again. */
+const turn = (runtime: Runtime.Runtime["Service"], workerId: Ids.WorkerId, text: string) =>
+  Effect.gen(function*() {
+    const before = yield* runtime.getWorker({ workerId })
+    const events = runtime.watchWorker({ workerId, after: before.lastSeq }).pipe(
+      Stream.filter((item): item is RuntimeEvent.WorkerEvent => item._tag !== "snapshot"),
+      Stream.takeUntil((item) => item._tag === "status_changed" && item.to === "idle"),
+      Stream.runCollect
+    )
+    const [collected] = yield* Effect.all(
+      [events, runtime.sendInput({ workerId, input: { kind: "user", text } })],
+      { concurrency: "unbounded" }
+    )
+    return collected
+  })
+
+const replyOf = (events: ReadonlyArray<RuntimeEvent.WorkerEvent>) =>
+  events.find((e): e is Extract<RuntimeEvent.WorkerEvent, { _tag: "text_done" }> => e._tag === "text_done")?.text
+
+describe("Runtime providers", () => {
+  it.effect("a profile picks its provider and model at create; views show both; runs use them", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const runtime = yield* runtimeOn(yield* MemoryWorkerStore.make, ["alpha", "beta"])
+      const plain = (yield* runtime.createWorker({})).worker
+      const coding = (yield* runtime.createWorker({ profile: { kind: "named", name: "coder" } })).worker
+      assert.deepStrictEqual([plain.provider, plain.model], ["alpha", "scripted"])
+      assert.deepStrictEqual([coding.provider, coding.model, coding.profileName], ["beta", "beta-large", "coder"])
+      assert.strictEqual(replyOf(yield* turn(runtime, plain.ref.workerId, "hi")), "alpha on scripted")
+      assert.strictEqual(replyOf(yield* turn(runtime, coding.ref.workerId, "hi")), "beta on beta-large")
+      const summary = yield* runtime.getRuntime
+      assert.deepStrictEqual(
+        summary.providers.map((p) => [p.name, p.kind, p.isDefault]),
+        [["alpha", "scripted", true], ["beta", "scripted", false]]
+      )
+      const listed = yield* runtime.listWorkers({})
+      assert.deepStrictEqual(listed.workers.map((w) => w.provider), ["alpha", "beta"])
+    })))
+
+  it.effect("a profile on a provider this runtime does not have, or an unknown named profile, is InvalidProfile", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const runtime = yield* runtimeOn(yield* MemoryWorkerStore.make, ["alpha"])
+      const stray = yield* Effect.flip(runtime.createWorker({ profile: { kind: "named", name: "stray" } }))
+      assert.strictEqual(stray._tag, "InvalidProfile")
+      const unknown = yield* Effect.flip(runtime.createWorker({ profile: { kind: "named", name: "nobody" } }))
+      assert.strictEqual(unknown._tag, "InvalidProfile")
+      assert.strictEqual((yield* runtime.listWorkers({})).workers.length, 0)
+    })))
+
+  it.effect("a restart keeps each Worker on its provider and model, even with another default", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryWorkerStore.make
+      const ids = yield* Effect.scoped(Effect.gen(function*() {
+        const runtime = yield* runtimeOn(store, ["alpha", "beta"])
+        const plain = (yield* runtime.createWorker({})).worker.ref.workerId
+        const coding = (yield* runtime.createWorker({ profile: { kind: "named", name: "coder" } })).worker.ref.workerId
+        yield* runtime.shutdown("1 second")
+        return { plain, coding }
+      }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const runtime = yield* runtimeOn(store, ["alpha", "beta"], "beta")
+        assert.strictEqual((yield* runtime.getWorker({ workerId: ids.plain })).provider, "alpha")
+        assert.strictEqual(replyOf(yield* turn(runtime, ids.plain, "again")), "alpha on scripted")
+        assert.strictEqual(replyOf(yield* turn(runtime, ids.coding, "again")), "beta on beta-large")
+        const fresh = (yield* runtime.createWorker({})).worker
+        assert.strictEqual(fresh.provider, "beta")
+      }))
+    }))
+
+  it.effect("a Worker whose provider is no longer configured fails its runs (provider_unavailable), then works again", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryWorkerStore.make
+      const coding = yield* Effect.scoped(Effect.gen(function*() {
+        const runtime = yield* runtimeOn(store, ["alpha", "beta"])
+        return (yield* runtime.createWorker({ profile: { kind: "named", name: "coder" } })).worker.ref.workerId
+      }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const runtime = yield* runtimeOn(store, ["alpha"])
+        const events = yield* turn(runtime, coding, "hello")
+        const failed = events.find((e) => e._tag === "run_failed")
+        assert.strictEqual(failed?._tag === "run_failed" ? failed.code : undefined, "provider_unavailable")
+        const worker = yield* runtime.getWorker({ workerId: coding })
+        assert.strictEqual(worker.status, "idle")
+        assert.strictEqual(worker.provider, "beta")
+      }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const runtime = yield* runtimeOn(store, ["alpha", "beta"])
+        assert.strictEqual(replyOf(yield* turn(runtime, coding, "hello")), "beta on beta-large")
+      }))
+    }))
+
+  it.effect("the provider's finish reason reaches run_finished: a reply cut by the token limit says length", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cut: LlmEngine.LlmEngine["Service"] = {
+        info: { provider: "cut", kind: "scripted", model: "m", scripted: true },
+        stream: () =>
+          Stream.fromArray<LlmEngine.EngineEvent>([
+            { _tag: "text_delta", delta: "tick tock" },
+            { _tag: "finish", reason: "length" }
+          ])
+      }
+      const runtime = yield* Layer.build(
+        Runtime.layerNoDeps({ runtimeId: "finish" }).pipe(Layer.provide([
+          MemoryWorkerStore.layer,
+          MemoryLiveAllocation.layer,
+          MemoryEventBus.layer(),
+          Layer.succeed(LlmProviders.LlmProviders, LlmProviders.make([cut, provider("plain")]))
+        ]))
+      ).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
+      const { worker } = yield* runtime.createWorker({})
+      const events = yield* turn(runtime, worker.ref.workerId, "go")
+      const finished = events.find((e) => e._tag === "run_finished")
+      assert.strictEqual(finished?._tag === "run_finished" ? finished.finishReason : "none", "length")
+      assert.strictEqual(replyOf(events), "tick tock")
+    })))
+})
