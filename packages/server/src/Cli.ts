@@ -20,6 +20,7 @@ import { tmpdir } from "node:os"
 import * as CliExit from "./CliExit.ts"
 import * as CliSettings from "./CliSettings.ts"
 import * as ClientCommands from "./internal/clientCommands.ts"
+import * as ServerSettings from "./internal/serverSettings.ts"
 import * as Token from "./internal/token.ts"
 import * as ServerMain from "./ServerMain.ts"
 
@@ -67,11 +68,55 @@ const serve = Command.make(
       minimum: 0,
       maximum: 86_400
     }),
-    tokenFile: Token.tokenFileFlag("clients must present")
+    tokenFile: Token.tokenFileFlag("clients must present"),
+    config: CliSettings.optionalString("config", {
+      description: "A JSON config file naming the providers, the default provider and profile, the profiles directory",
+      variable: "YOI_RUNTIME_CONFIG",
+      shownDefault: "none"
+    }),
+    provider: CliSettings.optionalString("provider", {
+      description: "One provider without a config file: openai-compatible, anthropic or scripted",
+      variable: "YOI_PROVIDER",
+      shownDefault: "scripted, when no config file is given either"
+    }),
+    baseUrl: CliSettings.optionalString("base-url", {
+      description: "The provider's API base URL (e.g. http://127.0.0.1:8080/v1 for llama.cpp's llama-server)",
+      variable: "YOI_BASE_URL",
+      shownDefault: "Anthropic's API for anthropic"
+    }),
+    model: CliSettings.optionalString("model", {
+      description: "The provider's model",
+      variable: "YOI_MODEL",
+      shownDefault: "none"
+    }),
+    apiKeyEnv: CliSettings.optionalString("api-key-env", {
+      description: "The environment variable holding the provider's API key (the key itself is never a flag)",
+      variable: "YOI_API_KEY_ENV",
+      shownDefault: "no key"
+    }),
+    maxOutputTokens: CliSettings.optionalInteger("max-output-tokens", {
+      description: "The provider's output token limit per reply",
+      variable: "YOI_MAX_OUTPUT_TOKENS",
+      shownDefault: "the provider's (4096 for anthropic)",
+      minimum: 1,
+      maximum: 1_000_000
+    }),
+    profilesDir: CliSettings.optionalString("profiles-dir", {
+      description: "A directory of named profiles, one JSON file each",
+      variable: "YOI_PROFILES_DIR",
+      shownDefault: "none, or the config file's profilesDir"
+    })
   },
   Effect.fnUntraced(function*(flags) {
     const token = yield* Token.load(flags.tokenFile)
+    const settings = yield* ServerSettings.resolve(flags).pipe(
+      Effect.catchTag(
+        "InvalidConfig",
+        (error) => CliExit.fail(`invalid configuration: ${error.field} ${error.message}`, CliExit.ExitCode.refused)
+      )
+    )
     yield* ServerMain.run({
+      settings,
       host: flags.host,
       port: flags.port,
       dataDir: flags.dataDir,

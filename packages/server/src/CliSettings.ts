@@ -81,6 +81,27 @@ export const integer = (name: string, options: {
   )
 }
 
+/** An optional integer flag within `[minimum, maximum]`, else `variable`, else none. @category constructors */
+export const optionalInteger = (name: string, options: {
+  readonly description: string
+  readonly variable: string
+  readonly shownDefault: string
+  readonly minimum: number
+  readonly maximum: number
+}): Flag.Flag<Option.Option<number>> => {
+  const expected = `an integer from ${options.minimum} to ${options.maximum}`
+  variables.set(name, { name: options.variable, expected, echo: true })
+  const Bounded = Schema.Int.check(
+    Schema.isBetween({ minimum: options.minimum, maximum: options.maximum }, { message: `expected ${expected}` })
+  )
+  return Flag.Int(name).pipe(
+    Flag.withSchema(Bounded),
+    Flag.withDescription(document(options.description, options.variable, options.shownDefault)),
+    Flag.withFallbackConfig(Config.schema(Bounded, options.variable)),
+    Flag.optional
+  )
+}
+
 /** A JSON flag decoded with `schema`, else `variable`, else `defaultValue`. @category constructors */
 export const json = <A>(name: string, schema: Schema.Codec<A, unknown>, options: {
   readonly description: string

@@ -14,7 +14,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { type Errors, Ids } from "@yoi/domain"
-import { Runtime, RuntimePresets } from "@yoi/runtime"
+import { Runtime, RuntimePresets, type RuntimeSettings } from "@yoi/runtime"
 import { Console, Data, Effect, Layer, type Redacted } from "effect"
 import { HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
@@ -41,6 +41,8 @@ export interface Options {
   readonly displayName?: string | undefined
   readonly graceSeconds: number
   readonly token?: Redacted.Redacted<string> | undefined
+  /** Providers and profiles (`RuntimeSettings.scripted` for none). */
+  readonly settings: RuntimeSettings.Settings
 }
 
 /** @category constructors */
@@ -55,13 +57,16 @@ const Banner = Effect.gen(function*() {
     `yoi-runtime ${summary.displayName} (${summary.runtimeId}) listening on ${HttpServer.formatAddress(server.address)}`
   )
   yield* Console.log(`workers: ${summary.counts.total} restored (${summary.counts.idle} idle)`)
-  if (summary.engine.startsWith("scripted")) {
+  if (summary.providers.length === 1 && summary.providers[0]!.scripted) {
     yield* Console.log(
       "engine: scripted — no LLM provider is configured, so replies come from the deterministic offline scripted " +
-        "engine. Provider engines (OpenAI-compatible, Anthropic) are not part of this build yet."
+        "engine. Configure one with --provider/--base-url/--model or --config (see docs/providers.md)."
     )
   } else {
-    yield* Console.log(`engine: ${summary.engine}`)
+    // names, kinds and models only: a provider's URL and key never appear here
+    for (const p of summary.providers) {
+      yield* Console.log(`provider ${p.name} (${p.kind}): model ${p.model}${p.isDefault ? " [default]" : ""}`)
+    }
   }
   for (const d of summary.diagnostics) yield* Console.log(`diagnostic ${d.level} ${d.code}: ${d.message}`)
 })
@@ -70,8 +75,9 @@ const Banner = Effect.gen(function*() {
  * The whole process.
  * @category layers
  */
-export const layer = (options: Options) => {
+export const layer = (options: Options, configured: RuntimePresets.MemoryOptions = {}) => {
   const runtime = RuntimePresets.layerFileSystem({
+    ...configured,
     directory: options.dataDir,
     allocationDirectory: options.allocationDir,
     runtimeId: options.runtimeId,
@@ -101,18 +107,22 @@ export const layer = (options: Options) => {
 }
 
 /** One line saying why the process could not start. */
-const startupFailure =
-  (options: Options) => (error: StartupError | Errors.StoreFailure | HttpServerError.ServeError): StartupError => {
-    switch (error._tag) {
-      case "StartupError":
-        return error
-      case "ServeError":
-        return new StartupError({ message: CliExit.listenFailure(options.host, options.port, error), cause: error })
-      case "StoreFailure":
-        // a StoreFailure's message never contains a path (the store's contract)
-        return new StartupError({ message: error.message, cause: error })
-    }
+const startupFailure = (options: Options) =>
+(
+  error: StartupError | Errors.StoreFailure | HttpServerError.ServeError | RuntimeSettings.InvalidConfig
+): StartupError => {
+  switch (error._tag) {
+    case "StartupError":
+      return error
+    case "InvalidConfig":
+      return new StartupError({ message: `invalid configuration: ${error.field} ${error.message}`, cause: error })
+    case "ServeError":
+      return new StartupError({ message: CliExit.listenFailure(options.host, options.port, error), cause: error })
+    case "StoreFailure":
+      // a StoreFailure's message never contains a path (the store's contract)
+      return new StartupError({ message: error.message, cause: error })
   }
+}
 
 /**
  * Validates the options and runs the process until interrupted; fails with a `StartupError` if it cannot start.
@@ -131,5 +141,6 @@ export const run = (options: Options) =>
     if (!Number.isInteger(options.graceSeconds) || options.graceSeconds < 0) {
       return yield* new StartupError({ message: "--grace must be a non-negative number of seconds" })
     }
-    return yield* Layer.launch(layer(options))
+    const configured = yield* RuntimePresets.fromSettings(options.settings)
+    return yield* Layer.launch(layer(options, configured))
   }).pipe(Effect.mapError(startupFailure(options)))

@@ -7,7 +7,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Effect, FileSystem, Schedule } from "effect"
 import {
   runCli,
   serveArgs,
@@ -92,6 +92,122 @@ describe("serve: startup errors are one clear line", () => {
         assertOneLineRefusal(grace, /YOI_SHUTDOWN_GRACE="-1" is not a valid --grace/, [dataDir])
         const flag = yield* runCli([...args, "--port", "abc"], {})
         assertOneLineRefusal(flag, /--port/, [dataDir])
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 60_000 }
+  )
+})
+
+describe("serve: model configuration", () => {
+  it.live(
+    "a bad provider setting, config file or profile: one line naming the flag or the file's field, no value echoed",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dirs = yield* serverDirs
+        const args = ["serve", ...startupArgs(dirs)]
+        const secretUrl = "http://user:hunter2@10.9.8.7:1/v1"
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, RegExp]> = [
+          [["--provider", "openai-compatible", "--model", "m"], {}, /invalid configuration: --base-url is required/],
+          [
+            ["--provider", "openai-compatible", "--model", "m", "--base-url", secretUrl],
+            {},
+            /--base-url must be an http\(s\) URL without credentials/
+          ],
+          [["--provider", "gpt"], {}, /invalid configuration: --provider /],
+          [["--model", "m"], {}, /invalid configuration: --model needs --provider/],
+          [[], { YOI_PROVIDER: "anthropic" }, /invalid configuration: --model is required/],
+          [
+            ["--provider", "anthropic", "--model", "m", "--api-key-env", "YOI_TEST_UNSET_KEY"],
+            {},
+            /apiKeyEnv names the environment variable YOI_TEST_UNSET_KEY, which is not set/
+          ],
+          [
+            ["--config", "/nonexistent/yoi-runtime.json"],
+            {},
+            /invalid configuration: --config cannot read the file yoi-runtime\.json/
+          ]
+        ]
+        for (const [extra, vars, cause] of cases) {
+          assertOneLineRefusal(yield* runCli([...args, ...extra], { ...env, ...vars }), cause, [
+            dirs.dataDir,
+            "hunter2",
+            "10.9.8.7"
+          ])
+        }
+        const dir = yield* tempDir
+        const config = `${dir}/yoi-runtime.json`
+        yield* fs.writeFileString(
+          config,
+          JSON.stringify({ providers: [{ kind: "anthropic", model: "m", apiKey: "sk-live-1" }] })
+        )
+        assertOneLineRefusal(
+          yield* runCli([...args, "--config", config], env),
+          /invalid configuration: yoi-runtime\.json: providers\[0\]\.apiKey is not a known setting/,
+          [dir, "sk-live-1"]
+        )
+        assertOneLineRefusal(
+          yield* runCli([...args, "--config", config, "--model", "x"], env),
+          /--model cannot be combined with --config/,
+          [dir]
+        )
+        yield* fs.makeDirectory(`${dir}/profiles`)
+        yield* fs.writeFileString(
+          `${dir}/profiles/coder.json`,
+          JSON.stringify({ name: "coder", systemPrompt: "x", provider: "nowhere" })
+        )
+        yield* fs.writeFileString(
+          config,
+          JSON.stringify({ providers: [{ kind: "scripted" }], profilesDir: "profiles" })
+        )
+        assertOneLineRefusal(
+          yield* runCli([...args, "--config", config], env),
+          /invalid configuration: profile "coder": provider does not name a configured provider/,
+          [dir]
+        )
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 90_000 }
+  )
+
+  it.live(
+    "a config file with named profiles: the banner names each provider and model; named profiles resolve",
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tempDir
+        yield* fs.makeDirectory(`${dir}/profiles`)
+        yield* fs.writeFileString(
+          `${dir}/profiles/coder.json`,
+          JSON.stringify({
+            name: "coder",
+            description: "writes code",
+            systemPrompt: "You write code.",
+            provider: "second",
+            model: "big"
+          })
+        )
+        yield* fs.writeFileString(
+          `${dir}/yoi-runtime.json`,
+          JSON.stringify({
+            providers: [{ kind: "scripted", name: "first" }, { kind: "scripted", name: "second" }],
+            defaultProvider: "second",
+            profilesDir: "profiles"
+          })
+        )
+        const server = yield* spawnServer(
+          [...startupArgs(yield* serverDirs), "--config", `${dir}/yoi-runtime.json`],
+          env
+        )
+        yield* server.waitFor(/^provider first \(scripted\): model scripted$/m)
+        yield* server.waitFor(/^provider second \(scripted\): model scripted \[default\]$/m)
+        const clientEnv = { YOI_RUNTIME_URL: server.url, YOI_RUNTIME_TOKEN: token }
+        const workerId = (yield* runCli(["workers", "create", "--profile", "named:coder"], clientEnv)).stdout.trim()
+        const shown = yield* runCli(["workers", "show", workerId], clientEnv)
+        assert.include(shown.stdout, "profile coder")
+        assert.include(shown.stdout, "provider second, model big")
+        const unknown = yield* runCli(["workers", "create", "--profile", "named:nobody"], clientEnv)
+        assert.strictEqual(unknown.code, 1)
+        assert.include(unknown.stderr, "error: InvalidProfile")
+        assert.notInclude(server.output(), dir)
       }).pipe(Effect.provide(NodeServices.layer)),
     { timeout: 60_000 }
   )

@@ -85,6 +85,9 @@ const status = Command.make("status", clientFlags, (flags) =>
       const summary = yield* client.GetRuntime()
       yield* Console.log(`${summary.displayName} (${summary.runtimeId}) — ${summary.status}`)
       yield* Console.log(`engine: ${summary.engine}`)
+      for (const p of summary.providers) {
+        yield* Console.log(`provider ${p.name} (${p.kind}): model ${p.model}${p.isDefault ? " [default]" : ""}`)
+      }
       const c = summary.counts
       yield* Console.log(
         `workers: ${c.total} (idle ${c.idle}, running ${c.running}, stopped ${c.stopped}, failed ${c.failed})`
@@ -116,7 +119,7 @@ const create = Command.make("create", {
   ...clientFlags,
   name: Flag.String("name").pipe(Flag.withDescription("Display name (default generated)"), Flag.optional),
   profile: Flag.String("profile").pipe(
-    Flag.withDescription("Builtin profile (default the runtime's default)"),
+    Flag.withDescription("A builtin profile, or named:<name> for a named one (default the runtime's default)"),
     Flag.optional
   )
 }, (flags) =>
@@ -124,7 +127,13 @@ const create = Command.make("create", {
     Effect.gen(function*() {
       const created = yield* client.CreateWorker({
         ...(Option.isSome(flags.name) ? { displayName: flags.name.value } : {}),
-        ...(Option.isSome(flags.profile) ? { profile: { kind: "builtin", name: flags.profile.value } } : {})
+        ...(Option.isSome(flags.profile)
+          ? {
+            profile: flags.profile.value.startsWith("named:")
+              ? { kind: "named", name: flags.profile.value.slice("named:".length) }
+              : { kind: "builtin", name: flags.profile.value }
+          }
+          : {})
       })
       yield* Console.log(created.worker.ref.workerId)
     }))).pipe(Command.withDescription("Create a Worker; prints its id"))
@@ -140,6 +149,7 @@ const show = Command.make(
         yield* Console.log(
           `status ${w.status}, profile ${w.profileName}, queue ${w.queueLength}, last seq ${w.lastSeq}`
         )
+        yield* Console.log(`provider ${w.provider}, model ${w.model}`)
         if (w.currentRun !== undefined) yield* Console.log(`running ${w.currentRun.runId}`)
         yield* Console.log(
           `usage: ${w.usage.runs} runs, ${w.usage.inputTokens} in / ${w.usage.outputTokens} out, ` +
