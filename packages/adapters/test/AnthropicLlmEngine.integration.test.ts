@@ -82,6 +82,7 @@ describe("AnthropicLlmEngine", () => {
         assert.strictEqual(sent?.headers["x-api-key"], "sk-ant-test-key")
         assert.strictEqual(sent?.headers["anthropic-version"], "2023-06-01")
         assert.isUndefined(sent?.headers.authorization)
+        assert.isUndefined(sent?.headers.traceparent, "no trace headers to a third party")
         assert.include(sent?.headers.accept ?? "", "text/event-stream")
         assert.deepStrictEqual(sent?.body, {
           model: "claude-request-model",

@@ -84,6 +84,8 @@ describe("OpenAiCompatLlmEngine", () => {
         const [sent] = yield* fake.requests
         assert.strictEqual(sent?.path, "/v1/chat/completions")
         assert.strictEqual(sent?.headers.authorization, "Bearer sk-test-key")
+        assert.isUndefined(sent?.headers.traceparent, "no trace headers to a third party")
+        assert.isUndefined(sent?.headers.b3)
         assert.include(sent?.headers.accept ?? "", "text/event-stream")
         assert.include(sent?.headers["content-type"] ?? "", "application/json")
         assert.deepStrictEqual(sent?.body, {

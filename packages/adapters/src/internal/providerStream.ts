@@ -7,13 +7,14 @@
  * and sends again. After the first event nothing is retried: a break is `stream_broken`, silence `idle_timeout`.
  * Responses are not scoped, so interrupting the stream aborts the HTTP request: that is what cancel means.
  *
+ * Provider requests carry no trace span or trace headers (a span holds the URL; the provider is a third party).
  * Every failure message here is fixed text plus, at most, a provider's message run through the request's scrubber.
  * Deliberately not here: the protocols (each engine builds its request and its `Decoder`).
  */
 import { Errors, type LlmEngine } from "@yoi/domain"
 import { Clock, Data, Duration, Effect, Option, Predicate, Random, Result, Schema, Sink, Stream } from "effect"
 import type { Sse } from "effect/encoding"
-import { Headers, type HttpClient, type HttpClientRequest } from "effect/http"
+import { Headers, HttpClient, type HttpClientRequest } from "effect/http"
 import type * as ProviderPolicy from "../ProviderPolicy.ts"
 import { providerCode } from "./sanitize.ts"
 import { sseEvents } from "./sseEvents.ts"
@@ -146,7 +147,9 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
     )
 
   const send = Effect.gen(function*() {
+    // No client span: its attributes hold the provider's URL, and its trace headers would go to a third party.
     const response = yield* params.client.execute(params.request).pipe(
+      Effect.provideService(HttpClient.TracerDisabledWhen, () => true),
       Effect.catchTag(
         "HttpClientError",
         (error): Effect.Effect<never, Retryable | Errors.EngineFailure> =>
