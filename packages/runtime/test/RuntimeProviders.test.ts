@@ -129,26 +129,35 @@ describe("Runtime providers", () => {
       }))
     }))
 
-  it.effect("the provider's finish reason reaches run_finished: a reply cut by the token limit says length", () =>
+  it.effect("a provider's retries reach every watcher as durable retry events; its finish reason reaches run_finished", () =>
     Effect.scoped(Effect.gen(function*() {
-      const cut: LlmEngine.LlmEngine["Service"] = {
-        info: { provider: "cut", kind: "scripted", model: "m", scripted: true },
+      const flaky: LlmEngine.LlmEngine["Service"] = {
+        info: { provider: "flaky", kind: "scripted", model: "m", scripted: true },
         stream: () =>
           Stream.fromArray<LlmEngine.EngineEvent>([
+            { _tag: "retry", attempt: 1, reason: "HTTP 429", delayMs: 1500 },
             { _tag: "text_delta", delta: "tick tock" },
             { _tag: "finish", reason: "length" }
           ])
       }
+      const store = yield* MemoryWorkerStore.make
       const runtime = yield* Layer.build(
         Runtime.layerNoDeps({ runtimeId: "finish" }).pipe(Layer.provide([
-          MemoryWorkerStore.layer,
+          Layer.succeed(WorkerStore.WorkerStore, store),
           MemoryLiveAllocation.layer,
           MemoryEventBus.layer(),
-          Layer.succeed(LlmProviders.LlmProviders, LlmProviders.make([cut, provider("plain")]))
+          Layer.succeed(LlmProviders.LlmProviders, LlmProviders.make([flaky]))
         ]))
       ).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
       const { worker } = yield* runtime.createWorker({})
       const events = yield* turn(runtime, worker.ref.workerId, "go")
+      const retry = events.find((e) => e._tag === "retry")
+      assert.deepStrictEqual(
+        retry?._tag === "retry" ? [retry.attempt, retry.reason, retry.delayMs] : [],
+        [1, "HTTP 429", 1500]
+      )
+      const persisted = yield* store.readEvents(worker.ref.workerId, { after: 0, limit: 100 })
+      assert.isTrue(persisted.some((e) => e._tag === "retry"), "a retry is durable: a late watcher replays it")
       const finished = events.find((e) => e._tag === "run_finished")
       assert.strictEqual(finished?._tag === "run_finished" ? finished.finishReason : "none", "length")
       assert.strictEqual(replyOf(events), "tick tock")

@@ -1,0 +1,52 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as LlmEngine from "../src/LlmEngine.ts"
+import * as Transcript from "../src/Transcript.ts"
+
+const entry = (seq: number, kind: Transcript.TranscriptKind, text: string, interrupted?: boolean) =>
+  new Transcript.TranscriptEntry({
+    seq,
+    runId: `r_${seq}`,
+    kind,
+    text,
+    at: seq,
+    ...(interrupted ? { interrupted } : {})
+  })
+
+const profile = new LlmEngine.Profile({ name: "companion", description: "", systemPrompt: "Be kind.", tools: [] })
+
+describe("LlmEngine.messages: history → the provider conversation", () => {
+  it("keeps user and assistant text in order, drops reasoning, tool, error and empty entries, marks interrupted text", () => {
+    const messages = LlmEngine.messages({
+      workerId: "w_1",
+      runId: "r_9",
+      profile,
+      model: "m",
+      history: [
+        entry(1, "user", "hi"),
+        entry(2, "reasoning", "thinking…"),
+        entry(3, "assistant", "hello"),
+        entry(4, "user", "tell me a story"),
+        entry(5, "assistant", "Once upon", true),
+        entry(6, "error", "stream_broken: the connection broke"),
+        entry(7, "user", "again"),
+        entry(8, "assistant", "", true),
+        entry(9, "tool_call", "search {}"),
+        entry(10, "system", "note")
+      ],
+      input: "go on"
+    })
+    assert.deepStrictEqual(messages, [
+      { role: "user", text: "hi" },
+      { role: "assistant", text: "hello" },
+      { role: "user", text: "tell me a story" },
+      { role: "assistant", text: "Once upon\n\n[interrupted]" },
+      { role: "user", text: "again" },
+      { role: "user", text: "go on" }
+    ])
+  })
+
+  it("with no history it is the input alone (the system prompt is the profile's, apart)", () => {
+    const messages = LlmEngine.messages({ workerId: "w", runId: "r", profile, model: "m", history: [], input: "x" })
+    assert.deepStrictEqual(messages, [{ role: "user", text: "x" }])
+  })
+})
