@@ -97,6 +97,14 @@ export const cases: ReadonlyArray<CaseEntry> = [
     prepare: async () => existsSync(peerCase) ? (await peer()).ensurePeerDeps() : null,
     run: async (options) =>
       existsSync(peerCase) ? (await peer()).run(options) : { skipped: "bench/peer-langgraph/case.ts is not present" }
+  },
+  {
+    id: "9",
+    title: "Engine path (real llama.cpp server)",
+    capSeconds: { quick: 30, full: 180 },
+    // installs llama-server outside the cap (CI installs it after the bench); the case fails if it cannot start one
+    prepare: async () => (await import("./cases/EnginePath.ts")).ensureLlamaServer(),
+    run: async (options) => (await import("./cases/EnginePath.ts")).run(options)
   }
 ]
 
