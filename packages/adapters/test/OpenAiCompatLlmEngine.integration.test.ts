@@ -650,6 +650,37 @@ describe("OpenAiCompatLlmEngine", () => {
       }))
   })
 
+  describe("after [DONE] (real time, small)", () => {
+    it.live("the rest of the body is read, not aborted, so the connection can be reused", () =>
+      Effect.gen(function*() {
+        const { engine, fake } = yield* setup()
+        yield* fake.plan(Fake.stream([...openAi.reply({ text: ["Hi"] }).map(Fake.write), Fake.pause(50), Fake.end]))
+        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        Fake.assertSuccess(result)
+        assert.strictEqual(Fake.textOf(result.events), "Hi")
+        assert.isFalse(yield* (yield* fake.request(0)).closed, "the reply ended before the connection closed")
+      }))
+
+    it.live("a body kept open after [DONE] is cut after a bounded drain, and the reply is still whole", () =>
+      Effect.gen(function*() {
+        const { engine, fake } = yield* setup()
+        yield* fake.plan(Fake.stream([...openAi.reply({ text: ["Hi"] }).map(Fake.write), Fake.stall]))
+        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        Fake.assertSuccess(result)
+        assert.deepStrictEqual(Fake.tagsOf(result.events).slice(-2), ["finish", "usage"])
+        assert.isTrue(yield* (yield* fake.request(0)).closed, "the client cut the open body")
+      }))
+
+    it.live("a reset right after [DONE] is no failure: the reply was whole", () =>
+      Effect.gen(function*() {
+        const { engine, fake } = yield* setup()
+        yield* fake.plan(Fake.stream([...openAi.reply({ text: ["Hi"] }).map(Fake.write), Fake.pause(20), Fake.reset]))
+        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        Fake.assertSuccess(result)
+        assert.strictEqual(Fake.textOf(result.events), "Hi")
+      }))
+  })
+
   describe("cancel", () => {
     it.live("interrupting mid-stream aborts the request: the fake sees the client close, and writes stop", () =>
       Effect.gen(function*() {

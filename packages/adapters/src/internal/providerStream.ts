@@ -12,7 +12,20 @@
  * Deliberately not here: the protocols (each engine builds its request and its `Decoder`).
  */
 import { Errors, type LlmEngine } from "@yoi/domain"
-import { Clock, Data, Duration, Effect, Option, Predicate, Random, Result, Schema, Sink, Stream } from "effect"
+import {
+  Clock,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Option,
+  Predicate,
+  Random,
+  Result,
+  Schema,
+  Sink,
+  Stream
+} from "effect"
 import type { Sse } from "effect/encoding"
 import { Headers, HttpClient, type HttpClientRequest } from "effect/http"
 import type * as ProviderPolicy from "../ProviderPolicy.ts"
@@ -20,6 +33,9 @@ import { providerCode } from "./sanitize.ts"
 import { sseEvents } from "./sseEvents.ts"
 
 type EngineEvent = LlmEngine.EngineEvent
+
+/** How long the rest of a body is read after its terminator before the request is cut. */
+const drainMs = 1_000
 
 /** An attempt that failed before its first event and may be sent again. */
 export class Retryable extends Data.TaggedError("Retryable")<{
@@ -248,10 +264,25 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
 
   const decoded = Stream.suspend(() => {
     const decoder = params.decoder()
+    const terminated = Deferred.makeUnsafe<void>()
+    let done = false
     return attempt.pipe(
+      // After the terminator the rest of the body (its end, nearly always at once) is read and dropped rather than
+      // aborted, so the connection goes back to the pool; a server that keeps it open is cut after `drainMs`.
+      Stream.filter(() => !done),
       Stream.mapEffect((event) => Effect.fromResult(decoder.event(event))),
-      Stream.takeUntil((step) => step.done),
+      Stream.tap((step) =>
+        step.done
+          ? Effect.sync(() => {
+            done = true
+            Deferred.doneUnsafe(terminated, Effect.void)
+          })
+          : Effect.void
+      ),
       Stream.flatMap((step) => Stream.fromIterable(step.events)),
+      Stream.interruptWhen(Effect.andThen(Deferred.await(terminated), Effect.sleep(drainMs))),
+      // the reply is whole once its terminator arrived: what happens to the connection after it is not a failure
+      Stream.catchCause((cause) => done ? Stream.empty : Stream.failCause(cause)),
       Stream.concat(Stream.suspend(() => {
         const end = decoder.end()
         const events = Stream.fromIterable(end.events)
