@@ -108,7 +108,8 @@ const decoder = (
           const index = piece.index ?? 0
           const call = calls.get(index) ?? { id: "", name: "", input: "" }
           if (piece.id) call.id = piece.id
-          if (piece.function?.name) call.name += piece.function.name
+          // the name comes whole (some servers repeat it in every piece): set, never appended
+          if (piece.function?.name) call.name = piece.function.name
           if (piece.function?.arguments) call.input += piece.function.arguments
           calls.set(index, call)
         }

@@ -61,6 +61,17 @@ const entry = (seq: number, kind: Transcript.TranscriptKind, text: string, inter
     ...(interrupted === undefined ? {} : { interrupted })
   })
 
+/** A tool-call piece that repeats the tool's name, as some servers send them. */
+const namedPiece = (args: string) =>
+  `data: ${
+    JSON.stringify({
+      choices: [{
+        index: 0,
+        delta: { tool_calls: [{ index: 0, id: "c1", function: { name: "get_weather", arguments: args } }] }
+      }]
+    })
+  }\n\n`
+
 describe("OpenAiCompatLlmEngine", () => {
   describe("request", () => {
     it.effect("POSTs the conversation to {baseUrl}/chat/completions, streamed, with usage asked for", () =>
@@ -197,6 +208,25 @@ describe("OpenAiCompatLlmEngine", () => {
           assert.strictEqual(Fake.textOf(result.events), "Done.")
         })
     )
+
+    it.effect("a server that repeats the tool's name in every piece gets it once", () =>
+      Effect.gen(function*() {
+        const { engine, fake } = yield* setup()
+        yield* fake.plan(Fake.stream([
+          Fake.write(namedPiece("{\"city\":")),
+          Fake.write(namedPiece("\"Oslo\"}")),
+          Fake.write(
+            `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] })}\n\n`
+          ),
+          Fake.write("data: [DONE]\n\n"),
+          Fake.end
+        ]))
+        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        Fake.assertSuccess(result)
+        assert.deepStrictEqual(Fake.ofTag(result.events, "tool_call"), [
+          { _tag: "tool_call", callId: "c1", name: "get_weather", input: "{\"city\":\"Oslo\"}" }
+        ])
+      }))
 
     it.effect("tool-call pieces are assembled into tool_call events, in order, then finish tool_use", () =>
       Effect.gen(function*() {
@@ -434,15 +464,26 @@ describe("OpenAiCompatLlmEngine", () => {
         assert.strictEqual((yield* fake.requests).length, 2)
       }))
 
-    it.effect("429 with retry-after-ms: the delay is exactly that", () =>
+    it.effect("429 with retry-after-ms: the delay is what it asks, when that is longer than the backoff", () =>
       Effect.gen(function*() {
-        const { engine, fake } = yield* setup()
+        const { engine, fake } = yield* setup({ policy: { baseDelay: "10 millis" } })
         yield* fake.plan(Fake.status(429, {}, { "retry-after-ms": "150", "retry-after": "1" }), ok())
         const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
         const retry = yield* watched.next("retry")
         assert.strictEqual(retry.delayMs, 150)
         assert.strictEqual(retry.reason, "HTTP 429")
         yield* TestClock.adjust("150 millis")
+        Fake.assertSuccess(yield* watched.done)
+      }))
+
+    it.effect("a Retry-After shorter than the backoff (0 included) still waits the backoff", () =>
+      Effect.gen(function*() {
+        const { engine, fake } = yield* setup({ policy: { baseDelay: "400 millis" } })
+        yield* fake.plan(Fake.status(429, {}, { "retry-after-ms": "0" }), ok())
+        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const retry = yield* watched.next("retry")
+        assert.isAtLeast(retry.delayMs, 320, "backoff 400 ms ± 20%")
+        yield* TestClock.adjust("1 second")
         Fake.assertSuccess(yield* watched.done)
       }))
 

@@ -96,18 +96,28 @@ const interruptedMark = "\n\n[interrupted]"
 /**
  * The conversation a request stands for, after the profile's system prompt: the bounded history's user and
  * assistant entries (reasoning, tool and error entries left out; interrupted assistant text kept and marked as
- * such; empty text dropped), then the input.
+ * such; empty text dropped), then the input. Roles alternate and the conversation starts with the user, as strict
+ * chat templates and APIs require: consecutive messages of one role (a failed run leaves a user message without a
+ * reply) are joined, and assistant text before the first user message (the history window's cut) is dropped.
  * @category constructors
  */
 export const messages = (request: EngineRequest): ReadonlyArray<Message> => {
-  const out: Array<Message> = []
+  const out: Array<{ role: Message["role"]; text: string }> = []
+  const add = (role: Message["role"], text: string) => {
+    const last = out.at(-1)
+    if (last === undefined && role === "assistant") return
+    if (last !== undefined && last.role === role) last.text = `${last.text}\n\n${text}`
+    else out.push({ role, text })
+  }
   for (const entry of request.history) {
     if (entry.kind !== "user" && entry.kind !== "assistant") continue
     if (entry.text.length === 0) continue
-    const text = entry.kind === "assistant" && entry.interrupted === true ? entry.text + interruptedMark : entry.text
-    out.push({ role: entry.kind, text })
+    add(
+      entry.kind,
+      entry.kind === "assistant" && entry.interrupted === true ? entry.text + interruptedMark : entry.text
+    )
   }
-  out.push({ role: "user", text: request.input })
+  add("user", request.input)
   return out
 }
 

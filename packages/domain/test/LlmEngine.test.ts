@@ -29,9 +29,9 @@ describe("LlmEngine.messages: history → the provider conversation", () => {
         entry(5, "assistant", "Once upon", true),
         entry(6, "error", "stream_broken: the connection broke"),
         entry(7, "user", "again"),
-        entry(8, "assistant", "", true),
-        entry(9, "tool_call", "search {}"),
-        entry(10, "system", "note")
+        entry(8, "tool_call", "search {}"),
+        entry(9, "system", "note"),
+        entry(10, "assistant", "There was")
       ],
       input: "go on"
     })
@@ -41,8 +41,27 @@ describe("LlmEngine.messages: history → the provider conversation", () => {
       { role: "user", text: "tell me a story" },
       { role: "assistant", text: "Once upon\n\n[interrupted]" },
       { role: "user", text: "again" },
+      { role: "assistant", text: "There was" },
       { role: "user", text: "go on" }
     ])
+  })
+
+  it("roles alternate from a user message: a failed run's input joins the next, a cut window's reply goes", () => {
+    const messages = LlmEngine.messages({
+      workerId: "w_1",
+      runId: "r_9",
+      profile,
+      model: "m",
+      history: [
+        entry(3, "assistant", "the reply to an input before the window"),
+        entry(4, "user", "first"),
+        entry(5, "error", "connection_failed: could not reach the provider"),
+        entry(6, "user", "second"),
+        entry(7, "assistant", "", true)
+      ],
+      input: "third"
+    })
+    assert.deepStrictEqual(messages, [{ role: "user", text: "first\n\nsecond\n\nthird" }])
   })
 
   it("with no history it is the input alone (the system prompt is the profile's, apart)", () => {

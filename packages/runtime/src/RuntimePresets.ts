@@ -21,7 +21,7 @@ import {
   ScriptedLlmEngine
 } from "@yoi/adapters"
 import { type Errors, type LlmEngine, LlmProviders } from "@yoi/domain"
-import { Config, Duration, Effect, type FileSystem, Layer, Option, type Path, type Redacted, Result } from "effect"
+import { Config, Duration, Effect, type FileSystem, Layer, Option, type Path, Redacted, Result } from "effect"
 import { FetchHttpClient, type HttpClient } from "effect/http"
 import * as Profiles from "./Profiles.ts"
 import * as Runtime from "./Runtime.ts"
@@ -49,15 +49,13 @@ const engineOf = (
     if (provider.kind === "scripted") return ScriptedLlmEngine.make({ name: provider.name })
     let apiKey: Redacted.Redacted<string> | undefined
     if (provider.apiKeyEnv !== undefined) {
-      const variable = provider.apiKeyEnv
-      apiKey = yield* Config.Redacted(variable).pipe(
-        Effect.mapError(() =>
-          new RuntimeSettings.InvalidConfig({
-            field: `provider "${provider.name}": apiKeyEnv`,
-            message: `names the environment variable ${variable}, which is not set`
-          })
-        )
-      )
+      // the message does not name the variable: a key pasted where its variable's name belongs would be printed
+      const unset = new RuntimeSettings.InvalidConfig({
+        field: `provider "${provider.name}": apiKeyEnv`,
+        message: "names an environment variable that is not set or is empty"
+      })
+      apiKey = yield* Config.Redacted(provider.apiKeyEnv).pipe(Effect.mapError(() => unset))
+      if (Redacted.value(apiKey).trim().length === 0) return yield* unset
     }
     const policy = {
       ...(provider.retry?.maxRetries !== undefined ? { maxRetries: provider.retry.maxRetries } : {}),

@@ -40,7 +40,15 @@ export const ProviderKind = Schema.Literals(["openai-compatible", "anthropic", "
 /** @category models */
 export type ProviderKind = typeof ProviderKind.Type
 
-const BaseUrl = pattern(/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/, "must be an http(s) URL without credentials")
+const baseUrlRule = "must be an http(s) URL without credentials, query or fragment"
+/** What a base URL may be: parsed as a URL, so a bad port or a stray character fails the start, not every run. */
+const isBaseUrl = (text: string): boolean => {
+  if (!URL.canParse(text)) return false
+  const url = new URL(text)
+  return (url.protocol === "http:" || url.protocol === "https:") && url.username === "" && url.password === "" &&
+    url.search === "" && url.hash === "" && !/[\s\u0000-\u001f]/.test(text)
+}
+const BaseUrl = Schema.String.check(Schema.makeFilter((text: string) => isBaseUrl(text) ? undefined : baseUrlRule))
 const EnvName = pattern(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "must be the name of an environment variable")
 const Model = pattern(/^[^\s\u0000-\u001f]{1,200}$/, "must be 1-200 characters without spaces")
 const ProfileName = pattern(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be 1-64 characters of a-z, 0-9, '_' or '-'")
@@ -116,7 +124,8 @@ const pathText = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey 
 export const schemaFailure = (error: Schema.SchemaError, field: (path: string) => string): InvalidConfig => {
   const first = formatIssue(error.issue).issues[0]
   const path = pathText(first?.path ?? [])
-  const message = (first?.message ?? "is invalid").replace(/\s+/g, " ").slice(0, 160)
+  // the formatter may add the input (`Expected string, got {…}`): never echo it, it can be a key put in the wrong place
+  const message = (first?.message ?? "is invalid").replace(/\s+/g, " ").replace(/,?\s*got\b.*$/is, "").slice(0, 160)
   return new InvalidConfig({
     field: field(path),
     message: /excess property|Unexpected key/i.test(message) ? "is not a known setting" : message

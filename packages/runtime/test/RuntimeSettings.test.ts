@@ -72,7 +72,27 @@ describe("RuntimeSettings: the config file", () => {
         "cfg.json: defaultProvider",
         "configured provider"
       ],
-      [{ providers: [{ kind: "scripted" }], port: 1 }, "cfg.json: port", "not a known setting"]
+      [{ providers: [{ kind: "scripted" }], port: 1 }, "cfg.json: port", "not a known setting"],
+      [
+        { providers: [{ kind: "anthropic", model: "m", apiKeyEnv: { K: "sk-secret" } }] },
+        "cfg.json: providers[0].apiKeyEnv",
+        ""
+      ],
+      [
+        { providers: [{ kind: "openai-compatible", model: "m", baseUrl: "http://h:99999/v1" }] },
+        "cfg.json: providers[0].baseUrl",
+        "http(s) URL"
+      ],
+      [
+        { providers: [{ kind: "openai-compatible", model: "m", baseUrl: "http://h/v1?key=sk-secret" }] },
+        "cfg.json: providers[0].baseUrl",
+        "query"
+      ],
+      [
+        { providers: [{ kind: "openai-compatible", model: "m", baseUrl: "ftp://h/v1" }] },
+        "cfg.json: providers[0].baseUrl",
+        "http(s)"
+      ]
     ]
     for (const [file, field, message] of cases) {
       const error = failure(RuntimeSettings.decode(JSON.stringify(file), "cfg.json"))
@@ -262,7 +282,19 @@ describe("RuntimePresets.layerConfig: a Runtime configured from the environment"
         ).pipe(Effect.scoped)
       )
       assert.strictEqual(missing._tag, "InvalidConfig")
-      assert.include(missing.message, "ANTHROPIC_API_KEY")
+      assert.include(missing.message, "not set")
+      assert.notInclude(missing.message, "ANTHROPIC_API_KEY", "the variable's name could be a pasted key")
+      const empty = yield* Effect.flip(
+        Layer.build(
+          RuntimePresets.layerConfig().pipe(Layer.provide(withEnv({
+            YOI_PROVIDER: "anthropic",
+            YOI_MODEL: "claude",
+            YOI_API_KEY_ENV: "KEY",
+            KEY: " "
+          })))
+        ).pipe(Effect.scoped)
+      )
+      assert.strictEqual(empty._tag, "InvalidConfig")
       const bad = yield* Effect.flip(
         Layer.build(RuntimePresets.layerConfig().pipe(Layer.provide(withEnv({ YOI_MODEL: "m" })))).pipe(Effect.scoped)
       )

@@ -119,7 +119,7 @@ describe("serve: model configuration", () => {
           [
             ["--provider", "anthropic", "--model", "m", "--api-key-env", "YOI_TEST_UNSET_KEY"],
             {},
-            /apiKeyEnv names the environment variable YOI_TEST_UNSET_KEY, which is not set/
+            /apiKeyEnv names an environment variable that is not set or is empty/
           ],
           [
             ["--config", "/nonexistent/yoi-runtime.json"],

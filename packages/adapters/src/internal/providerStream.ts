@@ -35,7 +35,7 @@ import { sseEvents } from "./sseEvents.ts"
 type EngineEvent = LlmEngine.EngineEvent
 
 /** How long the rest of a body is read after its terminator before the request is cut. */
-const drainMs = 1_000
+const drainMs = 250
 
 /** An attempt that failed before its first event and may be sent again. */
 export class Retryable extends Data.TaggedError("Retryable")<{
@@ -269,16 +269,16 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
     return attempt.pipe(
       // After the terminator the rest of the body (its end, nearly always at once) is read and dropped rather than
       // aborted, so the connection goes back to the pool; a server that keeps it open is cut after `drainMs`.
-      Stream.filter(() => !done),
-      Stream.mapEffect((event) => Effect.fromResult(decoder.event(event))),
-      Stream.tap((step) =>
-        step.done
-          ? Effect.sync(() => {
-            done = true
-            Deferred.doneUnsafe(terminated, Effect.void)
-          })
-          : Effect.void
-      ),
+      // `done` is set and checked per event: events after the terminator in the same network read are dropped too
+      Stream.mapEffect((event) => {
+        if (done) return Effect.succeed({ events: [], done: true })
+        const step = decoder.event(event)
+        if (Result.isSuccess(step) && step.success.done) {
+          done = true
+          Deferred.doneUnsafe(terminated, Effect.void)
+        }
+        return Effect.fromResult(step)
+      }),
       Stream.flatMap((step) => Stream.fromIterable(step.events)),
       Stream.interruptWhen(Effect.andThen(Deferred.await(terminated), Effect.sleep(drainMs))),
       // the reply is whole once its terminator arrived: what happens to the connection after it is not a failure
@@ -310,7 +310,9 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
             )
           )
         }
-        const delayMs = retryable.retryAfterMs ?? backoffMillis(policy, retry + 1, yield* Random.next)
+        // at least what the server asked for (within the cap, checked above), never less than the backoff
+        const backoff = backoffMillis(policy, retry + 1, yield* Random.next)
+        const delayMs = Math.min(policy.maxDelayMs, Math.max(retryable.retryAfterMs ?? 0, backoff))
         const notice: EngineEvent = { _tag: "retry", attempt: retry + 1, reason: retryable.reason, delayMs }
         return Stream.concat(
           Stream.succeed(notice),

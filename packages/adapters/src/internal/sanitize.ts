@@ -29,9 +29,19 @@ const patterns: ReadonlyArray<readonly [RegExp, string]> = [
   [/"[^"]*"|`[^`]*`|(?<![\w])'[^']*'(?![\w])/g, `"${ellipsis}"`],
   // credentials: an authorization value, key-shaped words, long words that mix letters and digits
   [/\bbearer\s+\S+/gi, "<redacted>"],
-  [/\b(?:sk|pk|rk|ak|key)[-_][\w*.-]{4,}/gi, "<redacted>"],
-  [/(?=[\w*.+/=-]*\d)(?=[\w*.+/=-]*[a-z])[\w*.+/=-]{32,}/gi, "<redacted>"]
+  [/\b(?:sk|pk|rk|ak|key)[-_][\w*.-]{4,}/gi, "<redacted>"]
 ]
+
+/** Long words that mix letters and digits (linear: one pass, then a test per word, no lookahead backtracking). */
+const tokenLike = /[\w*.+/=-]{32,}/g
+const redactTokens = (text: string) =>
+  text.replace(tokenLike, (word) => /\d/.test(word) && /[a-z]/i.test(word) ? "<redacted>" : word)
+
+/**
+ * How much of a provider's text the patterns look at: the message keeps 200 characters, and a bounded input keeps
+ * a huge error body (a broken proxy's page, an echoed long input) from costing the event loop.
+ */
+const maxScannedLength = 4096
 
 /** Removes every occurrence of `secret` from `text`. */
 const without = (text: string, secret: string) => text.split(secret).join(ellipsis)
@@ -52,7 +62,9 @@ export const scrubber = (secrets: {
   return (text) => {
     let out = text
     for (const secret of all) out = without(out, secret)
+    out = out.slice(0, maxScannedLength)
     for (const [pattern, replacement] of patterns) out = out.replace(pattern, replacement)
+    out = redactTokens(out)
     out = out.replace(/[\s\p{Cc}]+/gu, " ").trim()
     return out.length > maxMessageLength ? `${out.slice(0, maxMessageLength - 1)}${ellipsis}` : out
   }
