@@ -49,6 +49,16 @@ const serveOn = (llama: LlamaServer.LlamaServer) =>
     return { server, env, cli, outputs, dirs }
   })
 
+/** A runtime on a fresh llama-server with a Worker streaming `/loop` (" tick tock" until stopped) through `send`. */
+const loopingWorker = Effect.gen(function*() {
+  const llama = yield* LlamaServer.start()
+  const { cli, env, outputs, server } = yield* serveOn(llama)
+  const workerId = (yield* cli("workers", "create")).stdout.trim()
+  const sending = yield* spawnCli(["send", workerId, "/loop"], env)
+  yield* sending.waitFor(/tick tock tick/)
+  return { cli, llama, looping: sending, outputs, server, workerId }
+})
+
 /** Nothing anyone was told holds the key or where the provider is. */
 const assertNoSecrets = (llama: LlamaServer.LlamaServer, texts: ReadonlyArray<string>) => {
   for (const text of texts) {
@@ -126,11 +136,7 @@ describe("a runtime on a real llama.cpp server", () => {
     "cancel during /loop: run_cancelled, llama-server frees the slot, and the next input gets its reply",
     () =>
       Effect.gen(function*() {
-        const llama = yield* LlamaServer.start()
-        const { server, env, cli, outputs } = yield* serveOn(llama)
-        const workerId = (yield* cli("workers", "create")).stdout.trim()
-        const looping = yield* spawnCli(["send", workerId, "/loop"], env)
-        yield* looping.waitFor(/tick tock tick/)
+        const { cli, llama, looping, outputs, server, workerId } = yield* loopingWorker
         const cancelled = yield* cli("cancel", workerId)
         assert.match(cancelled.stdout, /^cancelled r_/)
         const exit = yield* looping.exited
@@ -153,11 +159,7 @@ describe("a runtime on a real llama.cpp server", () => {
     "llama-server killed mid-stream: run_failed with the partial text, the Worker idle; once it is back the next input works",
     () =>
       Effect.gen(function*() {
-        const llama = yield* LlamaServer.start()
-        const { server, env, cli, outputs } = yield* serveOn(llama)
-        const workerId = (yield* cli("workers", "create")).stdout.trim()
-        const looping = yield* spawnCli(["send", workerId, "/loop"], env)
-        yield* looping.waitFor(/tick tock tick/)
+        const { cli, llama, looping, outputs, server, workerId } = yield* loopingWorker
         yield* llama.kill
         const exit = yield* looping.exited
         assert.strictEqual(exit.code, 2, looping.output())

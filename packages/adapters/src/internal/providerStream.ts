@@ -12,20 +12,7 @@
  * Deliberately not here: the protocols (each engine builds its request and its `Decoder`).
  */
 import { Errors, type LlmEngine } from "@yoi/domain"
-import {
-  Clock,
-  Data,
-  Deferred,
-  Duration,
-  Effect,
-  Option,
-  Predicate,
-  Random,
-  Result,
-  Schema,
-  Sink,
-  Stream
-} from "effect"
+import { Clock, Data, Duration, Effect, Option, Predicate, Random, Result, Schema, Sink, Stream } from "effect"
 import type { Sse } from "effect/encoding"
 import { Headers, HttpClient, type HttpClientRequest } from "effect/http"
 import type * as ProviderPolicy from "../ProviderPolicy.ts"
@@ -33,9 +20,6 @@ import { providerCode } from "./sanitize.ts"
 import { sseEvents } from "./sseEvents.ts"
 
 type EngineEvent = LlmEngine.EngineEvent
-
-/** How long the rest of a body is read after its terminator before the request is cut. */
-const drainMs = 250
 
 /** An attempt that failed before its first event and may be sent again. */
 export class Retryable extends Data.TaggedError("Retryable")<{
@@ -264,25 +248,20 @@ export const stream = (params: Params): Stream.Stream<EngineEvent, Errors.Engine
 
   const decoded = Stream.suspend(() => {
     const decoder = params.decoder()
-    const terminated = Deferred.makeUnsafe<void>()
     let done = false
     return attempt.pipe(
-      // After the terminator the rest of the body (its end, nearly always at once) is read and dropped rather than
-      // aborted, so the connection goes back to the pool; a server that keeps it open is cut after `drainMs`.
-      // `done` is set and checked per event: events after the terminator in the same network read are dropped too
+      // `done` is checked per event: what follows the terminator in the same network read is not decoded
       Stream.mapEffect((event) => {
         if (done) return Effect.succeed({ events: [], done: true })
         const step = decoder.event(event)
-        if (Result.isSuccess(step) && step.success.done) {
-          done = true
-          Deferred.doneUnsafe(terminated, Effect.void)
-        }
+        if (Result.isSuccess(step) && step.success.done) done = true
         return Effect.fromResult(step)
       }),
+      // The reply ends at its terminator: the rest of the body is not read, and the request is aborted. Reading it
+      // to reuse the connection was tried: llama-server closes the connection after each reply while announcing
+      // keep-alive, so the next request (a queued input, at once) raced the close and failed as connection_failed.
+      Stream.takeUntil((step) => step.done),
       Stream.flatMap((step) => Stream.fromIterable(step.events)),
-      Stream.interruptWhen(Effect.andThen(Deferred.await(terminated), Effect.sleep(drainMs))),
-      // the reply is whole once its terminator arrived: what happens to the connection after it is not a failure
-      Stream.catchCause((cause) => done ? Stream.empty : Stream.failCause(cause)),
       Stream.concat(Stream.suspend(() => {
         const end = decoder.end()
         const events = Stream.fromIterable(end.events)
