@@ -19,7 +19,8 @@
  *   after a restart numbering resumes past it, while `lastSeq` stays the last seq an event carries.
  * - A queued input enters the transcript when its run starts, so the transcript reads in conversation order.
  *
- * Deliberately not here: transports, authentication, adapters (picked by `RuntimePresets`), process signals.
+ * Deliberately not here: transports, authentication, adapters (picked by `RuntimePresets`), process signals,
+ * configuration defaults (`RuntimeConfig`).
  */
 import {
   Errors,
@@ -39,45 +40,7 @@ import { Clock, Context, type Duration, Effect, Fiber, FiberMap, Layer, Option, 
 import { makeIdGenerator } from "./internal/ids.ts"
 import * as Validate from "./internal/validate.ts"
 import * as Profiles from "./Profiles.ts"
-
-/** @category models */
-export interface Limits {
-  readonly maxQueuedInputs: number
-  readonly maxTranscriptPage: number
-  readonly maxInputChars: number
-  readonly maxScopeRules: number
-  /** Per-watcher buffer; a watcher further behind is closed with `SubscriberLagged`. */
-  readonly watchBuffer: number
-  /** Transcript entries handed to the engine as history. */
-  readonly historyEntries: number
-}
-
-/** @category constructors */
-export const defaultLimits: Limits = {
-  maxQueuedInputs: 16,
-  maxTranscriptPage: 200,
-  maxInputChars: 100_000,
-  maxScopeRules: 64,
-  watchBuffer: 4096,
-  historyEntries: 100
-}
-
-/** @category models */
-export interface Options {
-  readonly runtimeId: string
-  readonly displayName?: string | undefined
-  readonly implementation?: "embedded" | "process" | undefined
-  readonly capabilities?: Partial<RuntimeInfo.RuntimeCapabilities> | undefined
-  readonly limits?: Partial<Limits> | undefined
-  /** Builtin profiles (default: `companion` and `orchestrator`). */
-  readonly profiles?: ReadonlyArray<LlmEngine.Profile> | undefined
-  /** Named profiles (`{ kind: "named" }`), e.g. loaded from a profiles directory; their names differ from builtins'. */
-  readonly namedProfiles?: ReadonlyArray<LlmEngine.Profile> | undefined
-  /** What `{ kind: "runtime_default" }` resolves to (default: `companion`). */
-  readonly defaultProfile?: string | undefined
-  /** Size of the bus replay buffer, reported in limits. */
-  readonly replayBuffer?: number | undefined
-}
+import * as RuntimeConfig from "./RuntimeConfig.ts"
 
 type CommandError = Errors.InvalidRequest | Errors.WorkerNotFound | Errors.RuntimeStopping | Errors.StoreFailure
 
@@ -396,39 +359,18 @@ const closeRun = (entry: Entry, d: Draft, run: RunState, outcome: Outcome) => {
   d.closes = run
 }
 
-const byName = (list: ReadonlyArray<LlmEngine.Profile>) => new Map(list.map((p) => [p.name, p] as const))
-
 /**
  * Builds a Runtime over the four ports.
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(options: Options) {
+export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) {
   const store = yield* WorkerStore.WorkerStore
   const allocation = yield* LiveAllocation.LiveAllocation
   const providers = yield* LlmProviders.LlmProviders
   const bus = yield* EventBus.EventBus
 
-  const runtimeId = yield* Ids.parse(Ids.RuntimeId, "runtimeId", options.runtimeId).pipe(Effect.orDie)
-  const limits: Limits = { ...defaultLimits, ...options.limits }
-  const catalog: Profiles.Catalog = {
-    builtins: byName(options.profiles ?? [...Profiles.builtins.values()]),
-    named: byName(options.namedProfiles ?? []),
-    defaultProfile: options.defaultProfile ?? Profiles.companion.name
-  }
-  if (Profiles.find(catalog, catalog.defaultProfile) === undefined) {
-    return yield* Effect.die(new Error(`the default profile "${catalog.defaultProfile}" is not a profile`))
-  }
-  const capabilities = new RuntimeInfo.RuntimeCapabilities({
-    embedded: options.implementation !== "process",
-    localProcess: options.implementation === "process",
-    remoteHost: false,
-    filesystem: false,
-    shell: false,
-    git: false,
-    worktrees: false,
-    tools: [],
-    ...options.capabilities
-  })
+  const config = yield* RuntimeConfig.resolve(options)
+  const { capabilities, catalog, limits, runtimeId } = config
   const nextId = yield* makeIdGenerator
   const runs = yield* FiberMap.make<string, void, never>()
   const createLock = yield* Semaphore.make(1)
@@ -994,7 +936,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const status = request.status === undefined
         ? undefined
         : yield* Ids.parse(Worker.WorkerStatus, "status", request.status)
-      const limit = yield* Validate.limit(request.limit, "limit", 50, limits.maxTranscriptPage)
+      const limit = yield* Validate.limit(
+        request.limit,
+        "limit",
+        RuntimeConfig.defaultPageSize,
+        limits.maxTranscriptPage
+      )
       const cursor = request.cursor === undefined ? undefined : yield* Ids.parse(Ids.WorkerId, "cursor", request.cursor)
       let i = cursor === undefined ? 0 : upperBound(order, cursor)
       const page: Array<Worker.WorkerSummary> = []
@@ -1009,7 +956,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const getTranscript = (request: Requests.GetTranscriptRequest) =>
     Effect.gen(function*() {
       const entry = yield* lookup(request.workerId)
-      const limit = yield* Validate.limit(request.limit, "limit", 50, limits.maxTranscriptPage)
+      const limit = yield* Validate.limit(
+        request.limit,
+        "limit",
+        RuntimeConfig.defaultPageSize,
+        limits.maxTranscriptPage
+      )
       const before = yield* Validate.int(request.before, "before")
       const after = yield* Validate.int(request.after, "after")
       return yield* store.readTranscript(entry.workerId, { before, after, limit })
@@ -1114,21 +1066,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     const diagnostics = yield* store.diagnostics
     return new RuntimeInfo.RuntimeSummary({
       runtimeId,
-      displayName: options.displayName ?? runtimeId,
-      implementation: options.implementation ?? "embedded",
+      displayName: config.displayName,
+      implementation: config.implementation,
       status: stopping ? "stopping" : "ready",
       startedAt,
       engine: engineLabel,
       providers: providers.summaries,
       capabilities,
-      limits: new RuntimeInfo.RuntimeLimits({
-        maxQueuedInputs: limits.maxQueuedInputs,
-        maxTranscriptPage: limits.maxTranscriptPage,
-        maxInputChars: limits.maxInputChars,
-        maxScopeRules: limits.maxScopeRules,
-        watchBuffer: limits.watchBuffer,
-        replayBuffer: options.replayBuffer ?? 1024
-      }),
+      limits: RuntimeConfig.runtimeLimits(config),
       counts: counts(),
       diagnostics
     })
@@ -1254,7 +1199,7 @@ const upperBound = (sorted: ReadonlyArray<string>, id: string): number => {
  * @category layers
  */
 export const layerNoDeps = (
-  options: Options
+  options: RuntimeConfig.Options
 ): Layer.Layer<
   Runtime,
   Errors.StoreFailure,

@@ -25,10 +25,11 @@ import { Config, Duration, Effect, type FileSystem, Layer, Option, type Path, Re
 import { FetchHttpClient, type HttpClient } from "effect/http"
 import * as Profiles from "./Profiles.ts"
 import * as Runtime from "./Runtime.ts"
+import * as RuntimeConfig from "./RuntimeConfig.ts"
 import * as RuntimeSettings from "./RuntimeSettings.ts"
 
 /** @category models */
-export interface MemoryOptions extends Partial<Runtime.Options> {
+export interface MemoryOptions extends Partial<RuntimeConfig.Options> {
   /** Options of the scripted engine (ignored when `engineLayer` or `providers` is given). */
   readonly engine?: ScriptedLlmEngine.Options | undefined
   /** One engine instead of the scripted one. */
@@ -144,23 +145,27 @@ export const fromSettings = Effect.fnUntraced(function*(settings: RuntimeSetting
   } satisfies MemoryOptions
 })
 
+/** A Runtime on the memory adapters (store, allocation, bus sized by its replay buffer) and `providers`. */
+const memoryRuntime = <E>(
+  options: RuntimeConfig.Options,
+  providers: Layer.Layer<LlmProviders.LlmProviders, E>
+): Layer.Layer<Runtime.Runtime, E | Errors.StoreFailure> =>
+  Runtime.layerNoDeps(options).pipe(
+    Layer.provide([
+      MemoryWorkerStore.layer,
+      MemoryLiveAllocation.layer,
+      MemoryEventBus.layer({ replay: options.replayBuffer ?? RuntimeConfig.defaultReplayBuffer }),
+      providers
+    ])
+  )
+
 /**
  * A Runtime with memory adapters and (by default) the scripted engine. Each use of the returned layer value is one
  * Runtime; call it again for another.
  * @category layers
  */
-export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<Runtime.Runtime> => {
-  const replayBuffer = options.replayBuffer ?? 1024
-  return Runtime.layerNoDeps({ runtimeId: "embedded", ...options, replayBuffer }).pipe(
-    Layer.provide([
-      MemoryWorkerStore.layer,
-      MemoryLiveAllocation.layer,
-      MemoryEventBus.layer({ replay: replayBuffer }),
-      providersOf(options)
-    ]),
-    Layer.orDie
-  )
-}
+export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<Runtime.Runtime> =>
+  memoryRuntime({ runtimeId: "embedded", ...options }, providersOf(options)).pipe(Layer.orDie)
 
 /** @category models */
 export interface FileSystemOptions extends MemoryOptions {
@@ -180,17 +185,15 @@ export const layerFileSystem = (
   Runtime.Runtime,
   Errors.StoreFailure | RuntimeSettings.InvalidConfig,
   FileSystem.FileSystem | Path.Path
-> => {
-  const replayBuffer = options.replayBuffer ?? 1024
-  return Runtime.layerNoDeps({ runtimeId: "local", ...options, replayBuffer }).pipe(
+> =>
+  Runtime.layerNoDeps({ runtimeId: "local", ...options }).pipe(
     Layer.provide([
       FileSystemWorkerStore.layer({ directory: options.directory }),
       FileSystemLiveAllocation.layer({ directory: options.allocationDirectory }),
-      MemoryEventBus.layer({ replay: replayBuffer }),
+      MemoryEventBus.layer({ replay: options.replayBuffer ?? RuntimeConfig.defaultReplayBuffer }),
       providersOf(options)
     ])
   )
-}
 
 /** The environment variables `layerConfig` reads, as `RuntimeSettings.fromSingle` names them. */
 const environmentNames: RuntimeSettings.SettingNames = {
@@ -235,19 +238,12 @@ export const settingsFromEnvironment = Effect.gen(function*() {
  * @category layers
  */
 export const layerConfig = (
-  options: Partial<Runtime.Options> = {}
+  options: Partial<RuntimeConfig.Options> = {}
 ): Layer.Layer<Runtime.Runtime, RuntimeSettings.InvalidConfig, FileSystem.FileSystem | Path.Path> =>
   Layer.unwrap(Effect.gen(function*() {
     const settings = yield* settingsFromEnvironment
     const configured = yield* fromSettings(settings)
-    const replayBuffer = options.replayBuffer ?? 1024
-    return Runtime.layerNoDeps({ runtimeId: "embedded", ...options, ...configured, replayBuffer }).pipe(
-      Layer.provide([
-        MemoryWorkerStore.layer,
-        MemoryLiveAllocation.layer,
-        MemoryEventBus.layer({ replay: replayBuffer }),
-        configured.providers
-      ]),
+    return memoryRuntime({ runtimeId: "embedded", ...options, ...configured }, configured.providers).pipe(
       // the memory store cannot fail to open
       Layer.catchTag("StoreFailure", (failure) => Layer.effect(Runtime.Runtime, Effect.die(failure)))
     )

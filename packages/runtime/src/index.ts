@@ -2,6 +2,7 @@
 export * as EmbeddedClient from "./EmbeddedClient.ts"
 export * as Profiles from "./Profiles.ts"
 export * as Runtime from "./Runtime.ts"
+export * as RuntimeConfig from "./RuntimeConfig.ts"
 export * as RuntimeHandlers from "./RuntimeHandlers.ts"
 export * as RuntimeMetrics from "./RuntimeMetrics.ts"
 export * as RuntimePresets from "./RuntimePresets.ts"

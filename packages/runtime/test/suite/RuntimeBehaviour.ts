@@ -6,14 +6,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ScriptedLlmEngine } from "@yoi/adapters"
 import { RuntimeClient, type RuntimeEvent } from "@yoi/domain"
-import type { Runtime } from "@yoi/runtime"
+import type { RuntimeConfig } from "@yoi/runtime"
 import { Cause, Effect, Exit, Fiber, type Layer, Option, type Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 
 /** What a test asks of the Runtime it runs against. */
 export interface SuiteConfig {
   readonly engine?: ScriptedLlmEngine.Options | undefined
-  readonly limits?: Partial<Runtime.Limits> | undefined
+  readonly limits?: Partial<RuntimeConfig.Limits> | undefined
   readonly replayBuffer?: number | undefined
 }
 
