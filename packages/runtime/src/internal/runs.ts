@@ -6,7 +6,8 @@
  *
  * Cancel is fiber interruption: the canceller holds the lock while it interrupts (`interrupt`) and then commits the
  * run's end itself, so no event of a cancelled run can follow it. The run counters and the active-runs gauge are
- * updated here, where runs start and end.
+ * updated here, where runs start and end (a run is active from its start's commit to its end's commit, as the
+ * Worker's status says).
  *
  * Deliberately not here: what a transition holds (`transitions`) and how it is written (`workerLog`).
  */
@@ -28,7 +29,10 @@ export const apply = (ctx: RuntimeContext, entry: WorkerEntry, transition: Trans
     const ends = transition.ends
     if (ends !== undefined) {
       countEnd(ctx, ends.outcome)
-      if (entry.run?.runId === ends.runId) entry.run = undefined
+      if (entry.run?.runId === ends.runId) {
+        entry.run = undefined
+        RuntimeMetrics.activeRuns.modifyUnsafe(-1, ctx.metrics)
+      }
     }
     if (transition.starts !== undefined) yield* launch(ctx, entry, transition.starts, transition.at)
     return moved
@@ -71,14 +75,11 @@ const launch = (ctx: RuntimeContext, entry: WorkerEntry, start: Transitions.Star
     entry.run = run
     RuntimeMetrics.runsStarted.modifyUnsafe(1, ctx.metrics)
     RuntimeMetrics.activeRuns.modifyUnsafe(1, ctx.metrics)
-    const fiber = yield* FiberMap.run(
+    run.fiber = yield* FiberMap.run(
       ctx.runs,
       start.runId,
       Effect.interruptible(execute(ctx, entry, run, start.text, start.userSeq))
     )
-    // an observer, not a finalizer: it also hears of a fiber interrupted before it ran
-    fiber.addObserver(() => RuntimeMetrics.activeRuns.modifyUnsafe(-1, ctx.metrics))
-    run.fiber = fiber
   })
 
 /** How a run's stream ended, as the outcome its end records. */
