@@ -93,14 +93,6 @@ export const StatusChangedEvent = Schema.TaggedStruct("status_changed", {
 })
 /** @category schemas */
 export const WorkerStoppedEvent = Schema.TaggedStruct("worker_stopped", { ...base, reason: Schema.String })
-/** @category schemas */
-export const DiagnosticEvent = Schema.TaggedStruct("diagnostic", {
-  ...base,
-  level: Schema.Literals(["info", "warning", "error"]),
-  code: Schema.String,
-  message: Schema.String
-})
-
 /** Every event of a Worker. @category schemas */
 export const WorkerEvent = Schema.Union([
   InputAcceptedEvent,
@@ -119,17 +111,13 @@ export const WorkerEvent = Schema.Union([
   RunCancelledEvent,
   RunFailedEvent,
   StatusChangedEvent,
-  WorkerStoppedEvent,
-  DiagnosticEvent
+  WorkerStoppedEvent
 ])
 /** @category models */
 export type WorkerEvent = typeof WorkerEvent.Type
 
 /** A Worker event before the Runtime assigned its `seq`. @category models */
 export type WorkerEventInput = WorkerEvent extends infer E ? E extends WorkerEvent ? Omit<E, "seq"> : never : never
-
-/** @category models */
-export type TransientEvent = Extract<WorkerEvent, { readonly _tag: "text_delta" | "reasoning_delta" }>
 
 /** Transient kinds live only in memory. @category constructors */
 export const isTransient = (event: { readonly _tag: WorkerEvent["_tag"] }): boolean =>
