@@ -1,0 +1,50 @@
+/**
+ * Every Runtime method is a named span (`Runtime.<method>`), streams included (their setup).
+ */
+import { assert, it } from "@effect/vitest"
+import { Runtime, RuntimePresets } from "@yoi/runtime"
+import { Effect, Stream, Tracer } from "effect"
+
+it.effect("each Runtime method opens a span named after it", () => {
+  const names: Array<string> = []
+  const tracer = Tracer.make({
+    span(options) {
+      names.push(options.name)
+      return new Tracer.NativeSpan(options)
+    }
+  })
+  return Effect.gen(function*() {
+    const runtime = yield* Runtime.Runtime
+    yield* runtime.getRuntime
+    const created = yield* runtime.createWorker({})
+    const workerId = created.worker.ref.workerId
+    yield* runtime.sendInput({ workerId, input: { kind: "user", text: "/script {\"delayMs\":60000}" } })
+    const queued = yield* runtime.sendInput({ workerId, input: { kind: "user", text: "next" }, whenBusy: "enqueue" })
+    yield* runtime.cancelQueued({ workerId, inputId: queued.inputId })
+    yield* runtime.cancelRun({ workerId })
+    yield* runtime.listWorkers({})
+    yield* runtime.getWorker({ workerId })
+    yield* runtime.getTranscript({ workerId })
+    yield* runtime.getUsage({})
+    yield* Stream.runDrain(Stream.take(runtime.watchWorker({ workerId }), 1))
+    yield* Stream.runDrain(Stream.take(runtime.watchRuntime({}), 1))
+    yield* runtime.stopWorker({ workerId })
+    yield* runtime.shutdown("1 second")
+    const methods = [
+      "getRuntime",
+      "createWorker",
+      "sendInput",
+      "cancelQueued",
+      "cancelRun",
+      "listWorkers",
+      "getWorker",
+      "getTranscript",
+      "getUsage",
+      "watchWorker",
+      "watchRuntime",
+      "stopWorker",
+      "shutdown"
+    ]
+    for (const method of methods) assert.include(names, `Runtime.${method}`)
+  }).pipe(Effect.provide(RuntimePresets.layerMemory()), Effect.withTracer(tracer))
+})
