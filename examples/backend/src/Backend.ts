@@ -13,7 +13,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Audit, BrowserApi, Policy, Registry } from "@yoi/registry"
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Console, Effect, Layer } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
@@ -33,7 +33,7 @@ const embedded = {
   kind: "embedded",
   runtimeId: embeddedRuntimeId,
   displayName: "Embedded companion runtime",
-  client: EmbeddedClient.layer.pipe(
+  client: EmbeddedRuntimeClient.layer.pipe(
     Layer.provide(RuntimePresets.layerMemory({
       runtimeId: embeddedRuntimeId,
       displayName: "Embedded companion runtime",

@@ -2,6 +2,7 @@
 export * as Allocation from "./Allocation.ts"
 export * as Errors from "./Errors.ts"
 export * as EventBus from "./EventBus.ts"
+export * as HttpRuntimeClient from "./HttpRuntimeClient.ts"
 export * as Ids from "./Ids.ts"
 export * as LiveAllocation from "./LiveAllocation.ts"
 export * as LlmEngine from "./LlmEngine.ts"

@@ -31,6 +31,7 @@
 import { Errors } from "@yoi/domain"
 import { Effect, FileSystem, Option, Path, Schema, Stream } from "effect"
 import { Digest } from "effect/crypto"
+import * as RegistryErrors from "./RegistryErrors.ts"
 import type * as SourceClient from "./SourceClient.ts"
 import type * as Views from "./Views.ts"
 
@@ -307,7 +308,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return { workers, diagnostics: found.slice(0, maxDiagnostics) }
   })
 
-  const unsupported = (operation: string) => new Errors.OperationUnsupported({ runtimeId, operation })
+  const unsupported = (operation: string) => new RegistryErrors.OperationUnsupported({ runtimeId, operation })
 
   const client: SourceClient.SourceClient = {
     capabilities: { canCreateWorkers: false, canAcceptInput: false, canStreamEvents: false },
@@ -335,7 +336,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     getWorker: Effect.fn("LegacySource.getWorker")(function*(workerId: string) {
       const { workers } = yield* scan
       const worker = workers.find((w) => w.workerId === workerId)
-      if (worker === undefined) return yield* new Errors.UnknownWorker({ runtimeId, workerId })
+      if (worker === undefined) return yield* new RegistryErrors.UnknownWorker({ runtimeId, workerId })
       return worker
     }),
     createWorker: () => Effect.fail(unsupported("createWorker")),

@@ -21,7 +21,7 @@
  *
  * Deliberately not here: running Workers, Worker storage, scope allocation (the runtimes own those).
  */
-import { Errors, Ids, type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
+import { Errors, HttpRuntimeClient, Ids, type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
 import {
   Cause,
   Clock,
@@ -39,16 +39,16 @@ import {
 import * as Audit from "./Audit.ts"
 import * as LegacySource from "./LegacySource.ts"
 import * as Policy from "./Policy.ts"
-import * as RemoteRuntime from "./RemoteRuntime.ts"
+import * as RegistryErrors from "./RegistryErrors.ts"
 import * as SourceClient from "./SourceClient.ts"
 import * as Views from "./Views.ts"
 
 /** Every error a registry call can end with: the runtime's own (passed through) and the registry's. @category models */
 export type RegistryError =
   | Exclude<SourceClient.SourceError, SourceClient.TransportFailure>
-  | Errors.UnknownRuntime
-  | Errors.RuntimeUnavailable
-  | Errors.WorkerNotVisible
+  | RegistryErrors.UnknownRuntime
+  | RegistryErrors.RuntimeUnavailable
+  | RegistryErrors.WorkerNotVisible
 
 /** @category models */
 export interface WorkerRef {
@@ -159,7 +159,7 @@ export interface Options {
 
 interface Health {
   readonly state: "available" | "unavailable"
-  readonly reason?: Errors.RuntimeUnavailable["reason"] | undefined
+  readonly reason?: RegistryErrors.RuntimeUnavailable["reason"] | undefined
   readonly probe?: SourceClient.Probe | undefined
 }
 
@@ -174,7 +174,7 @@ interface Source {
 const implementationOf = (config: SourceConfig): Views.Implementation =>
   config.kind === "legacy" ? "legacy_compatibility" : config.kind
 
-const unavailableMessage: Record<Errors.RuntimeUnavailable["reason"], string> = {
+const unavailableMessage: Record<RegistryErrors.RuntimeUnavailable["reason"], string> = {
   unreachable: "the runtime cannot be reached",
   timeout: "the runtime did not answer in time",
   unauthorized: "the runtime rejected the backend's credentials"
@@ -204,7 +204,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           yield* Layer.build(
             config.kind === "embedded"
               ? config.client
-              : RemoteRuntime.layer({
+              : HttpRuntimeClient.layer({
                 url: config.url,
                 token: config.token,
                 // the registry's own bound (callTimeout) classifies slow answers as timeouts; this one only
@@ -226,7 +226,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     })
   }
 
-  const markUnavailable = (source: Source, reason: Errors.RuntimeUnavailable["reason"]) =>
+  const markUnavailable = (source: Source, reason: RegistryErrors.RuntimeUnavailable["reason"]) =>
     Effect.sync(() => {
       source.health = { ...source.health, state: "unavailable", reason }
     })
@@ -265,7 +265,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const id = yield* Ids.parse(Ids.RuntimeId, "runtimeId", runtimeId)
       const source = sources.get(id)
       if (source === undefined || !policy.canSee(viewer, target(source))) {
-        return yield* new Errors.UnknownRuntime({ runtimeId: id })
+        return yield* new RegistryErrors.UnknownRuntime({ runtimeId: id })
       }
       return source
     })
@@ -276,7 +276,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const workerId = yield* Ids.parse(Ids.WorkerId, "workerId", ref.workerId)
       const t = target(source, workerId)
       if (!policy.canSee(viewer, t) || (action !== "read" && !policy.canAct(viewer, action, t))) {
-        return yield* new Errors.WorkerNotVisible({ runtimeId: source.config.runtimeId, workerId })
+        return yield* new RegistryErrors.WorkerNotVisible({ runtimeId: source.config.runtimeId, workerId })
       }
       return { source, workerId }
     })
@@ -286,7 +286,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     Effect.suspend(() => {
       const runtimeId = source.config.runtimeId
       if (source.health.state === "unavailable") {
-        return Effect.fail(new Errors.RuntimeUnavailable({ runtimeId, reason: source.health.reason ?? "unreachable" }))
+        return Effect.fail(
+          new RegistryErrors.RuntimeUnavailable({ runtimeId, reason: source.health.reason ?? "unreachable" })
+        )
       }
       return f(source.client).pipe(
         Effect.timeoutOrElse({
@@ -294,7 +296,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           orElse: () =>
             Effect.andThen(
               markUnavailable(source, "timeout"),
-              Effect.fail(new Errors.RuntimeUnavailable({ runtimeId, reason: "timeout" }))
+              Effect.fail(new RegistryErrors.RuntimeUnavailable({ runtimeId, reason: "timeout" }))
             )
         }),
         Effect.catchIf(
@@ -302,11 +304,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           (failure) =>
             Effect.andThen(
               markUnavailable(source, failure.reason),
-              Effect.fail(new Errors.RuntimeUnavailable({ runtimeId, reason: failure.reason }))
+              Effect.fail(new RegistryErrors.RuntimeUnavailable({ runtimeId, reason: failure.reason }))
             )
         )
       )
-    }) as Effect.Effect<A, Exclude<E, SourceClient.TransportFailure> | Errors.RuntimeUnavailable>
+    }) as Effect.Effect<A, Exclude<E, SourceClient.TransportFailure> | RegistryErrors.RuntimeUnavailable>
 
   /** The runtime's own length check, made here so that a text it would refuse is never sent. */
   const checkText = (source: Source, field: string, text: string | undefined) => {
@@ -386,7 +388,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
               orElse: () =>
                 Effect.andThen(
                   markUnavailable(source, "timeout"),
-                  Effect.fail(new Errors.RuntimeUnavailable({ runtimeId: source.config.runtimeId, reason: "timeout" }))
+                  Effect.fail(
+                    new RegistryErrors.RuntimeUnavailable({ runtimeId: source.config.runtimeId, reason: "timeout" })
+                  )
                 )
             }),
             Effect.result,
@@ -439,7 +443,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         Effect.gen(function*() {
           const source = yield* resolve(viewer, runtimeId)
           if (!policy.canAct(viewer, "create", target(source))) {
-            return yield* new Errors.UnknownRuntime({ runtimeId: source.config.runtimeId })
+            return yield* new RegistryErrors.UnknownRuntime({ runtimeId: source.config.runtimeId })
           }
           yield* checkText(source, "initialInput.text", request.initialInput?.text)
           return yield* call(source, (client) => client.createWorker(request))
@@ -481,7 +485,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.map(resolveWorker(viewer, ref, "read"), ({ source, workerId }) =>
         source.health.state === "unavailable"
           ? Stream.fail(
-            new Errors.RuntimeUnavailable({
+            new RegistryErrors.RuntimeUnavailable({
               runtimeId: source.config.runtimeId,
               reason: source.health.reason ?? "unreachable"
             })
@@ -492,7 +496,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
                 Effect.andThen(
                   markUnavailable(source, failure.reason),
                   Effect.fail(
-                    new Errors.RuntimeUnavailable({ runtimeId: source.config.runtimeId, reason: failure.reason })
+                    new RegistryErrors.RuntimeUnavailable({
+                      runtimeId: source.config.runtimeId,
+                      reason: failure.reason
+                    })
                   )
                 )
               ))

@@ -12,6 +12,7 @@ import { createServer, request as httpRequest } from "node:http"
 import * as BrowserApi from "../src/BrowserApi.ts"
 import type * as Policy from "../src/Policy.ts"
 import * as Registry from "../src/Registry.ts"
+import * as RegistryErrors from "../src/RegistryErrors.ts"
 import * as SourceClient from "../src/SourceClient.ts"
 import * as Views from "../src/Views.ts"
 
@@ -75,7 +76,10 @@ const failures: Record<string, Registry.RegistryError> = {
   }),
   "fail-profile": new Errors.InvalidProfile({ message: "no bundle under /home/alice/.yoi" }),
   "fail-cursor": new Errors.CursorOutOfRange({ after: 9, lastSeq: 3 }),
-  "fail-unknown-worker": new Errors.UnknownWorker({ runtimeId: "rt-embedded", workerId: "fail-unknown-worker" }),
+  "fail-unknown-worker": new RegistryErrors.UnknownWorker({
+    runtimeId: "rt-embedded",
+    workerId: "fail-unknown-worker"
+  }),
   "fail-busy": new Errors.WorkerBusy({ workerId: "fail-busy", runId: "r-1", startedAt: 1 }),
   "fail-stopped": new Errors.WorkerStopped({ workerId: "fail-stopped", status: "stopped" }),
   "fail-queue": new Errors.QueueFull({ workerId: "fail-queue", capacity: 16 }),
@@ -83,10 +87,10 @@ const failures: Record<string, Registry.RegistryError> = {
     conflictsWith: { runtimeId: "rt-embedded", workerId: "w-2" },
     ruleIndex: 0
   }),
-  "fail-unsupported": new Errors.OperationUnsupported({ runtimeId: "rt-legacy", operation: "SendInput" }),
-  "fail-unreachable": new Errors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unreachable" }),
-  "fail-timeout": new Errors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "timeout" }),
-  "fail-unauthorized": new Errors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unauthorized" }),
+  "fail-unsupported": new RegistryErrors.OperationUnsupported({ runtimeId: "rt-legacy", operation: "SendInput" }),
+  "fail-unreachable": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unreachable" }),
+  "fail-timeout": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "timeout" }),
+  "fail-unauthorized": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unauthorized" }),
   "fail-stopping": new Errors.RuntimeStopping(),
   "fail-store": new Errors.StoreFailure({
     operation: "read",
@@ -103,20 +107,20 @@ const findWorker = (
   ref: Registry.WorkerRef
 ): Effect.Effect<Views.WorkerView, Registry.RegistryError> => {
   if (!runtimes.some((r) => r.runtimeId === ref.runtimeId)) {
-    return Effect.fail(new Errors.UnknownRuntime({ runtimeId: ref.runtimeId }))
+    return Effect.fail(new RegistryErrors.UnknownRuntime({ runtimeId: ref.runtimeId }))
   }
   if (ref.workerId === "fail-defect") return Effect.die(new Error("kaboom at /srv/secret"))
   const failure = failures[ref.workerId]
   if (failure !== undefined) return Effect.fail(failure)
   const found = workers.find((w) => w.view.runtimeId === ref.runtimeId && w.view.workerId === ref.workerId)
   if (found === undefined) return Effect.fail(new Errors.WorkerNotFound({ workerId: ref.workerId }))
-  if (!isVisible(viewer, found.workspace)) return Effect.fail(new Errors.WorkerNotVisible(ref))
+  if (!isVisible(viewer, found.workspace)) return Effect.fail(new RegistryErrors.WorkerNotVisible(ref))
   return Effect.succeed(found.view)
 }
 
 const findRuntime = (runtimeId: string): Effect.Effect<Views.RuntimeView, Registry.RegistryError> => {
   const found = runtimes.find((r) => r.runtimeId === runtimeId)
-  return found === undefined ? Effect.fail(new Errors.UnknownRuntime({ runtimeId })) : Effect.succeed(found)
+  return found === undefined ? Effect.fail(new RegistryErrors.UnknownRuntime({ runtimeId })) : Effect.succeed(found)
 }
 
 const events = (workerId: string): ReadonlyArray<RuntimeEvent.WorkerEvent> => [

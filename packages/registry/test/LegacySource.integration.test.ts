@@ -10,6 +10,7 @@ import { Effect, FileSystem, Layer, Path, Schema, Stream } from "effect"
 import { Digest } from "effect/crypto"
 import { execFileSync } from "node:child_process"
 import * as LegacySource from "../src/LegacySource.ts"
+import * as RegistryErrors from "../src/RegistryErrors.ts"
 
 const RUNTIME_ID = "legacy-local"
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$/
@@ -67,7 +68,7 @@ const body = (id: string) => id.slice("local-pod-".length, -17)
 
 const names = (workers: ReadonlyArray<{ readonly displayName: string }>) => workers.map((w) => w.displayName)
 
-const unsupported = (operation: string) => new Errors.OperationUnsupported({ runtimeId: RUNTIME_ID, operation })
+const unsupported = (operation: string) => new RegistryErrors.OperationUnsupported({ runtimeId: RUNTIME_ID, operation })
 
 describe("LegacySource.boundedIdentifier", () => {
   it.effect("is <prefix><body>-<first 16 hex of sha256(raw)> (known SHA-256 vectors)", () =>
@@ -312,7 +313,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
         assert.deepStrictEqual(codesOf(probe), ["warning:local_pod_registry_unavailable"])
         assert.deepStrictEqual(probe.counts, { idle: 0, running: 0, stopped: 0, failed: 0, total: 0 })
         const error = yield* Effect.flip(source.getWorker(yield* idOf("alpha")))
-        assert.instanceOf(error, Errors.UnknownWorker)
+        assert.instanceOf(error, RegistryErrors.UnknownWorker)
       }
       // An existing but empty pods dir is not "unavailable".
       const empty = yield* f.open()
@@ -347,7 +348,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
       assert.strictEqual(probe.counts?.total, 3)
       assert.deepStrictEqual(codesOf(probe), ["info:local_pod_scan_limited"])
       // A pod past the bound cannot be fetched either.
-      assert.instanceOf(yield* Effect.flip(source.getWorker(yield* idOf("e"))), Errors.UnknownWorker)
+      assert.instanceOf(yield* Effect.flip(source.getWorker(yield* idOf("e"))), RegistryErrors.UnknownWorker)
       // Plain files do not use up the bound.
       yield* f.writeFile("0-aaa.lock", "")
       assert.deepStrictEqual((yield* source.listWorkers({ limit: 10 })).map((w) => w.displayName), ["a", "b", "c"])
@@ -376,7 +377,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
       assert.deepStrictEqual((yield* source.probe).counts, { idle: 0, running: 0, stopped: 1, failed: 0, total: 1 })
       yield* f.remove("one")
       const gone = yield* Effect.flip(source.getWorker(one!.workerId))
-      assert.deepStrictEqual(gone, new Errors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: one!.workerId }))
+      assert.deepStrictEqual(gone, new RegistryErrors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: one!.workerId }))
       assert.deepStrictEqual(yield* source.listWorkers({ limit: 10 }), [])
     }))
 
@@ -473,7 +474,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
       for (const unknown of ["alpha", "local-pod-nope-0000000000000000", "../etc/passwd", ""]) {
         assert.deepStrictEqual(
           yield* Effect.flip(source.getWorker(unknown)),
-          new Errors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: unknown })
+          new RegistryErrors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: unknown })
         )
       }
     }))
