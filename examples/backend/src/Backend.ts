@@ -12,7 +12,7 @@
  * or token — the banner names remote runtimes by id only.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Audit, BrowserApi, Policy, Registry } from "@yoi/registry"
+import { Audit, BrowserApi, Policy, Registry, type RegistrySource } from "@yoi/registry"
 import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Console, Effect, Layer } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -23,7 +23,7 @@ export interface Options {
   readonly host: string
   /** `0` picks a free port; the banner says which. */
   readonly port: number
-  readonly remotes: ReadonlyArray<Registry.RemoteSource>
+  readonly remotes: ReadonlyArray<RegistrySource.RemoteSource>
 }
 
 /** The id of the embedded runtime; no remote runtime may take it. @category constructors */
@@ -40,7 +40,7 @@ const embedded = {
       implementation: "embedded"
     }))
   )
-} satisfies Registry.EmbeddedSource
+} satisfies RegistrySource.EmbeddedSource
 
 /** One Companion Worker in the embedded runtime, so the API has something to show (idempotent). */
 const SeedCompanion = Layer.effectDiscard(Effect.gen(function*() {

@@ -160,13 +160,7 @@ export const fromRuntimeClient = (
   probe: transport(runtimeId, client.GetRuntime()).pipe(
     Effect.map((summary): Probe => ({
       maxInputChars: summary.limits.maxInputChars,
-      counts: {
-        idle: summary.counts.idle,
-        running: summary.counts.running,
-        stopped: summary.counts.stopped,
-        failed: summary.counts.failed,
-        total: summary.counts.total
-      },
+      counts: Views.countsView(summary.counts),
       diagnostics: summary.diagnostics.slice(0, 16).map((d) => Views.diagnosticView(d.level, d.code, d.message))
     })),
     Effect.catchTag(
@@ -191,10 +185,7 @@ export const fromRuntimeClient = (
     ),
   createWorker: (request) =>
     transport(runtimeId, client.CreateWorker(request)).pipe(
-      Effect.map((created) => ({
-        worker: Views.workerView(created.worker, runtimeId, implementation),
-        ...(created.input !== undefined ? { input: Views.inputAcceptedView(created.input) } : {})
-      }))
+      Effect.map((created) => Views.createdWorkerView(created, runtimeId, implementation))
     ),
   sendInput: (workerId, input) =>
     transport(
@@ -208,11 +199,11 @@ export const fromRuntimeClient = (
     ).pipe(Effect.map(Views.inputAcceptedView)),
   cancelRun: (workerId, reason) =>
     transport(runtimeId, client.CancelRun({ workerId, ...defined("reason", reason) })).pipe(
-      Effect.map((r) => ({ outcome: r.outcome, ...defined("runId", r.runId) }))
+      Effect.map(Views.cancelView)
     ),
   stopWorker: (workerId, reason) =>
     transport(runtimeId, client.StopWorker({ workerId, ...defined("reason", reason) })).pipe(
-      Effect.map((r) => ({ outcome: r.outcome, droppedQueued: r.droppedQueued }))
+      Effect.map(Views.stopView)
     ),
   getTranscript: (workerId, query) =>
     transport(
@@ -233,6 +224,6 @@ export const fromRuntimeClient = (
     ),
   getUsage: (workerId) =>
     transport(runtimeId, client.GetUsage({ workerId })).pipe(
-      Effect.map((report) => ({ runtimeId, workerId, usage: Views.usageView(report.usage) }))
+      Effect.map((report) => Views.usageReportView(runtimeId, workerId, report))
     )
 })

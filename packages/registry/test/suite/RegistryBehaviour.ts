@@ -5,7 +5,7 @@
  */
 import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Audit, BrowserApi, Policy, Registry } from "@yoi/registry"
+import { Audit, BrowserApi, Policy, Registry, type RegistrySource } from "@yoi/registry"
 import { Effect, Layer, type Scope, Stream } from "effect"
 import { HttpServer } from "effect/http"
 import { TestClock } from "effect/testing"
@@ -14,7 +14,7 @@ import { waitFor } from "../support/live.ts"
 
 /** A fresh source for one test, and the strings that must never appear in anything the registry returns. */
 export interface SuiteSource {
-  readonly source: Registry.SourceConfig
+  readonly source: RegistrySource.SourceConfig
   readonly secrets: ReadonlyArray<string>
 }
 
