@@ -18,7 +18,7 @@
  * Deliberately not here: running Workers, Worker storage, scope allocation (the runtimes own those).
  */
 import { Errors, Ids, type Requests, type RuntimeEvent } from "@yoi/domain"
-import { Cause, Clock, Context, Duration, Effect, type FileSystem, Layer, Option, type Path, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as Audit from "./Audit.ts"
 import * as Routing from "./internal/routing.ts"
 import * as Sources from "./internal/sources.ts"
@@ -309,10 +309,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 })
 
 /**
- * The registry with its sources; needs a `Policy`, an `Audit`, and `FileSystem | Path` (legacy sources).
+ * The registry with its sources; needs a `Policy` and an `Audit` (a legacy source brings its own `LegacyPods`).
  * @category layers
  */
-export const layer = (
-  options: Options
-): Layer.Layer<RuntimeRegistry, never, Policy.Policy | Audit.Audit | FileSystem.FileSystem | Path.Path> =>
+export const layer = (options: Options): Layer.Layer<RuntimeRegistry, never, Policy.Policy | Audit.Audit> =>
   Layer.effect(RuntimeRegistry, make(options))

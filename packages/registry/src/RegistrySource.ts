@@ -6,7 +6,7 @@
  * Deliberately not here: building the sources and keeping their health (the registry's `internal/sources.ts`), and
  * any transport detail beyond what a backend must say (a URL and a token).
  */
-import type { RuntimeClient } from "@yoi/domain"
+import type { LegacyPods, RuntimeClient } from "@yoi/domain"
 import type { Layer, Redacted } from "effect"
 
 interface SourceBase {
@@ -29,11 +29,17 @@ export interface RemoteSource extends SourceBase {
   readonly token?: Redacted.Redacted<string> | undefined
 }
 
-/** A read-only projection of legacy pod metadata for one workspace root. @category models */
+/**
+ * A read-only projection of legacy pod metadata for one workspace root (`LegacyPodSource`). `pods` reads the
+ * metadata: the registry may not pick an adapter, so the backend gives it one, e.g.
+ * `LegacyPodMetadata.layer.pipe(Layer.provide(NodeServices.layer))` from `@yoi/adapters`.
+ * @category models
+ */
 export interface LegacyPodSourceConfig extends SourceBase {
   readonly kind: "legacy"
   readonly dataDir: string
   readonly workspaceRoot: string
+  readonly pods: Layer.Layer<LegacyPods.LegacyPods>
 }
 
 /** @category models */

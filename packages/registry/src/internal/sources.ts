@@ -8,9 +8,9 @@
  * Deliberately not here: resolving, policy and audit (the registry service), and the browser views of a source
  * (`Views.runtimeView`).
  */
-import { HttpRuntimeClient, Ids, RuntimeClient } from "@yoi/domain"
+import { HttpRuntimeClient, Ids, LegacyPods, RuntimeClient } from "@yoi/domain"
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
-import * as LegacySource from "../LegacySource.ts"
+import * as LegacyPodSource from "../LegacyPodSource.ts"
 import * as Policy from "../Policy.ts"
 import type * as RegistryErrors from "../RegistryErrors.ts"
 import type * as RegistrySource from "../RegistrySource.ts"
@@ -41,7 +41,9 @@ const implementationOf = (config: RegistrySource.SourceConfig): Views.Implementa
 const clientOf = (config: RegistrySource.SourceConfig, runtimeId: string, callTimeout: Duration.Duration) =>
   Effect.gen(function*() {
     if (config.kind === "legacy") {
-      return yield* LegacySource.make({ runtimeId, dataDir: config.dataDir, workspaceRoot: config.workspaceRoot })
+      const pods = Context.get(yield* Layer.build(config.pods), LegacyPods.LegacyPods)
+      return yield* LegacyPodSource.make({ runtimeId, dataDir: config.dataDir, workspaceRoot: config.workspaceRoot })
+        .pipe(Effect.provideService(LegacyPods.LegacyPods, pods))
     }
     const layer = config.kind === "embedded"
       ? config.client
