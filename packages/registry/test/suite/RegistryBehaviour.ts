@@ -247,7 +247,7 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
             yield* registry.cancelRun(alice, ref)
             yield* Effect.flip(registry.stopWorker(mallory, ref))
             yield* registry.stopWorker(alice, ref)
-            const entries = yield* audit.entries
+            const entries = yield* audit.records
             assert.deepStrictEqual(entries.map((e) => [e.viewer, e.action, e.outcome]), [
               ["alice", "create", "ok"],
               ["alice", "input", "ok"],
