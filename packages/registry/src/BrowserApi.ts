@@ -7,16 +7,12 @@
  * **Details** The viewer is resolved (`BrowserViewer`) before the request itself is looked at (401 before 400);
  * only routing (404, 405) and a `Content-Length` over the body limit (413) are answered before it. `layerServe`
  * answers the same 404 body outside `/api` too; `layerRoutes` only ever answers for `/api`, so a backend's own
- * routes and its own 404 stay its own.
- *
- * **Gotchas** A backend may add routes of its own under `/api/`, but not on these paths (they would answer instead
- * of the 405).
+ * routes and its own 404 stay its own. A backend may add routes of its own under `/api/`, but not on these paths.
  *
  * Deliberately not here: sessions, CORS and CSRF policy (the backend's), and any call to a Runtime that does not go
  * through the registry.
  */
-import type { ByteSize, Duration, FileSystem, Path } from "effect"
-import { Layer } from "effect"
+import { type ByteSize, type Duration, type FileSystem, Layer, type Path } from "effect"
 import { type Etag, type HttpPlatform, HttpRouter } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import * as BrowserHttpApi from "./BrowserHttpApi.ts"

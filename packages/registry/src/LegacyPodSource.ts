@@ -1,20 +1,10 @@
 /**
  * A read-only `SourceClient` over legacy pod metadata for one workspace root — the local pod compatibility
  * projection of `shared/reference/legacy-pod.md` §9. The metadata comes from the `LegacyPods` port (adapter:
- * `LegacyPodMetadata`); the projection rules are here. Every `listWorkers`, `getWorker` and `probe` scans afresh
- * (at most `maxScan` entries, default 256), so the projection is always current. Entries that cannot be used are
- * skipped with a diagnostic, never a failure:
- * - `local_pod_metadata_unreadable` (warning) / `local_pod_metadata_invalid` (warning): as the port says, or a
- *   `pod_name` another entry has;
- * - `local_pod_workspace_root_missing` (warning): no (or an empty) `workspace_root`;
- * - `local_pod_workspace_not_visible` (info): another workspace's pod — roots compared lexically, trailing slashes
- *   trimmed;
- * - `local_pod_registry_unavailable` (warning): the pods directory cannot be listed (the list is then empty);
- * - `local_pod_scan_limited` (info): more than `maxScan` entries; only the first `maxScan` by name were read.
- * At most `maxDiagnostics` (default 16), in scan order, with fixed messages: never a path, a pod, a session or
- * another workspace root. A pod is a `Views.legacyPodWorkerView` with an opaque derived id
- * (`boundedIdentifier("local-pod-", pod_name)`, §10) and a sanitized label; the metadata's `pod_name` is the
- * authority, not the directory name.
+ * `LegacyPodMetadata`); the projection rules are here: which pods this workspace sees, one Worker per `pod_name`
+ * (the authority, not the directory name) with an opaque derived id (`boundedIdentifier("local-pod-", pod_name)`,
+ * §10) and a sanitized label, and a diagnostic (see `diagnostics`) for every entry not shown — never a failure.
+ * Every `listWorkers`, `getWorker` and `probe` scans afresh, so the projection is always current.
  *
  * Deliberately not here: file I/O (the port's), talking to a legacy pod (every command is `OperationUnsupported`),
  * liveness checks, the spawn/peer/delegation columns, and any write.
@@ -157,6 +147,12 @@ const profileNameOf = (snapshot: unknown): string => {
 
 const diagnostic = Views.diagnosticView
 
+/**
+ * Why an entry is not shown, with fixed messages (never a path, a pod, a session or another workspace root):
+ * unreadable or invalid metadata (as the port says, or a `pod_name` another entry has), no `workspace_root`,
+ * another workspace's pod (roots compared lexically, trailing slashes trimmed), an unlistable pods directory (the
+ * list is then empty), or more than `maxScan` entries. At most `maxDiagnostics` (default 16), in scan order.
+ */
 const diagnostics = {
   unreadable: diagnostic("warning", "local_pod_metadata_unreadable", "legacy pod metadata could not be read"),
   invalid: diagnostic("warning", "local_pod_metadata_invalid", "legacy pod metadata is not valid pod metadata"),

@@ -3,17 +3,13 @@
  * remote (HTTP RPC client) and a read-only legacy pod projection. It resolves `runtimeId + workerId`, asks the
  * `Policy`, reports to the `Audit`, and returns browser-safe `Views` only.
  *
- * **Details**
- * - Every source is one `SourceClient` (`RegistrySource` says how each kind is configured), so routing never
- *   branches on transport; the legacy projection's commands are `OperationUnsupported`.
- * - Health (`internal/sources.ts`): probed at start and every `healthInterval`. Every call goes through one rule
- *   (`internal/routing.ts`): an unavailable runtime fails fast with `RuntimeUnavailable`; an outage a call meets
- *   (transport failure, or past `callTimeout`) marks it unavailable. A runtime's typed errors, its 4xx rejections
- *   and one odd answer (`UnexpectedAnswer`) fail that call only. Lists across runtimes query every source in
- *   parallel, each within `listTimeout`, and return the others' results.
- * - Input text longer than the runtime's advertised `limits.maxInputChars` (from its last probe) is an
- *   `InvalidRequest` before anything is sent, as the runtime itself would answer.
- * - Errors: the registry's (`RegistryErrors`, `UnexpectedAnswer`) plus the runtime's own, passed through unchanged.
+ * **Details** Every source is one `SourceClient` (configured as a `RegistrySource`), so routing never branches on
+ * transport. Health is the sources' (`internal/sources.ts`); every call follows one rule (`internal/routing.ts`):
+ * an unavailable runtime fails fast with `RuntimeUnavailable`, an outage a call meets marks it unavailable, and
+ * anything else fails that call only. Lists across runtimes query every source in parallel, each within
+ * `listTimeout`, and return the others' results. Input text longer than the runtime's advertised
+ * `limits.maxInputChars` is an `InvalidRequest` before anything is sent. Errors: the registry's (`RegistryErrors`,
+ * `UnexpectedAnswer`) plus the runtime's own, passed through unchanged.
  *
  * Deliberately not here: running Workers, Worker storage, scope allocation (the runtimes own those).
  */
@@ -219,20 +215,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
               workers.push(worker)
             }
           }
-          runtimes.push({ runtimeId: source.runtimeId, state: "available", diagnostics: [] })
+          runtimes.push(Views.answeredListState(source.runtimeId))
         } else if (result.failure._tag === "RuntimeUnavailable" || options.runtimeId === undefined) {
           // across runtimes, one runtime's failure is a diagnostic, not the list's failure
           if (options.runtimeId !== undefined) {
             return yield* Effect.fail(result.failure)
           }
-          runtimes.push({
-            runtimeId: source.runtimeId,
-            state: "unavailable",
-            diagnostics: [
-              Sources.runtimeView(source).diagnostics[0] ??
-                Views.diagnosticView("error", "runtime_error", "the runtime failed to list its workers")
-            ]
-          })
+          runtimes.push(Views.failedListState(Sources.runtimeView(source)))
         } else {
           return yield* Effect.fail(result.failure)
         }

@@ -381,3 +381,19 @@ export const hostView = (runtime: RuntimeView): HostView => ({
   kind: hostKinds[runtime.implementation],
   state: runtime.state
 })
+
+/** A runtime's part in a list across runtimes when it answered. @category constructors */
+export const answeredListState = (runtimeId: string): RuntimeListState => ({
+  runtimeId,
+  state: "available",
+  diagnostics: []
+})
+
+/** …and when it did not: the first of its diagnostics says why (its unavailability, if that was it). @category constructors */
+export const failedListState = (runtime: RuntimeView): RuntimeListState => ({
+  runtimeId: runtime.runtimeId,
+  state: "unavailable",
+  diagnostics: [
+    runtime.diagnostics[0] ?? diagnosticView("error", "runtime_error", "the runtime failed to list its workers")
+  ]
+})

@@ -25,6 +25,9 @@ const isTransportFailure = <E>(error: E): error is Extract<E, SourceClient.Trans
 const outage = (source: Sources.Source, failure: SourceClient.TransportFailure) =>
   Effect.andThen(Sources.markUnavailable(source, failure.reason), Effect.fail(unavailable(source, failure.reason)))
 
+// The casts below: a generic refinement narrows `E` in its true branch only, so the compiler cannot see that what is
+// left is `Exclude<E, TransportFailure>`; it is by construction (the same as in `SourceClient`).
+
 /** One call to a source, within `timeout`, under the rule above. */
 export const call = <A, E, R>(
   source: Sources.Source,
