@@ -35,6 +35,13 @@ module.exports = {
       to: { path: "^packages/(adapters|server)/" }
     },
     {
+      name: "registry-no-runtime",
+      comment: "an embedded source takes a ready Layer<RuntimeClient>: only registry tests build one from @yoi/runtime",
+      severity: "error",
+      from: { path: "^packages/registry/src" },
+      to: { path: "^packages/runtime/" }
+    },
+    {
       name: "no-foreign-internal",
       comment: "nothing imports another package's internal/",
       severity: "error",

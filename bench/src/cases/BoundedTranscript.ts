@@ -5,7 +5,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { RuntimeClient } from "@yoi/domain"
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, FileSystem } from "effect"
 import { type CaseOptions, type CaseResult, row } from "../CaseResult.ts"
 import { compare, timed } from "../support/Loops.ts"
@@ -52,7 +52,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
         bytes: generated.transcriptBytes
       }
     }).pipe(
-      Effect.provide(EmbeddedClient.layer),
+      Effect.provide(EmbeddedRuntimeClient.layer),
       Effect.provide(RuntimePresets.layerFileSystem({ runtimeId: "bench", directory, allocationDirectory }))
     )
   }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))

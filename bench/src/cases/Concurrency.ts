@@ -6,7 +6,7 @@
  * burst (zero delay).
  */
 import { LlmEngine, RuntimeClient } from "@yoi/domain"
-import { EmbeddedClient, Profiles, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, Profiles, RuntimePresets } from "@yoi/runtime"
 import { Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import { type CaseOptions, type CaseResult, row } from "../CaseResult.ts"
 import { now, round, summarize } from "../support/Measure.ts"
@@ -110,7 +110,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
     }
   }).pipe(
     Effect.provide([
-      EmbeddedClient.layer.pipe(
+      EmbeddedRuntimeClient.layer.pipe(
         Layer.provide(RuntimePresets.layerMemory({ runtimeId: "bench", engineLayer: StampEngine.layer() }))
       ),
       StampEngine.layer()

@@ -36,7 +36,7 @@ import {
   type RuntimeEvent,
   WorkerStore
 } from "@yoi/domain"
-import { EmbeddedClient, Profiles, Runtime, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, Profiles, Runtime, RuntimePresets } from "@yoi/runtime"
 import { Context, Effect, FileSystem, Layer, Stream } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { spawn } from "node:child_process"
@@ -283,7 +283,7 @@ interface Client {
 /** The embedded client of `runtime`, for the scope. */
 const clientOf = <E, R>(label: string, runtime: Layer.Layer<Runtime.Runtime, E, R>) =>
   Effect.map(
-    Layer.build(EmbeddedClient.layer.pipe(Layer.provide(runtime))),
+    Layer.build(EmbeddedRuntimeClient.layer.pipe(Layer.provide(runtime))),
     (context): Client => ({ label, api: Context.get(context, RuntimeClient.RuntimeClient) })
   )
 

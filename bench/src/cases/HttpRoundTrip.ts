@@ -1,5 +1,5 @@
 /**
- * Case 2 — an HTTP command round trip: `GetWorker` through the HTTP RPC client (`RemoteRuntime`, fetch) against
+ * Case 2 — an HTTP command round trip: `GetWorker` through the HTTP RPC client (`HttpRuntimeClient`, fetch) against
  * the runtime server on loopback; baseline: the same fetch against a bare `node:http` server that answers the very
  * bytes the runtime server answered, over a keep-alive connection. One more row sends the raw request line to the
  * runtime server with bare fetch, which splits the cost between the server and the client.
@@ -66,7 +66,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
     id: "2",
     title: "HTTP command round trip",
     baseline: "fetch → bare node:http answering the same ndjson bytes (keep-alive)",
-    subject: "GetWorker via the HTTP RPC client (RemoteRuntime) → runtime server (memory Runtime)",
+    subject: "GetWorker via the HTTP RPC client (HttpRuntimeClient) → runtime server (memory Runtime)",
     rows: [
       row({ metric: "GetWorker p50", unit: "µs", baseline: baseline.p50, subject: subject.p50, maxRatio: 1.5 }),
       row({ metric: "GetWorker p99", unit: "µs", baseline: baseline.p99, subject: subject.p99 }),
@@ -91,7 +91,7 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
     notes: [
       "server and client share this process and 127.0.0.1; calls are sequential over one keep-alive connection",
       "raw fetch row: the request line posted by hand to the runtime server (no RPC client), to split the cost",
-      "over node:http rows: RemoteRuntime.layerNoHttpClient + NodeHttpClient (keep-alive agent) vs a bare " +
+      "over node:http rows: HttpRuntimeClient.layerNoHttpClient + NodeHttpClient (keep-alive agent) vs a bare " +
       "node:http request on a keep-alive agent, both to the same servers"
     ],
     context: {

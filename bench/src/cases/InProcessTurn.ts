@@ -6,7 +6,7 @@
  */
 import { ScriptedLlmEngine } from "@yoi/adapters"
 import { RuntimeClient } from "@yoi/domain"
-import { EmbeddedClient, Profiles, Runtime, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, Profiles, Runtime, RuntimePresets } from "@yoi/runtime"
 import { Effect, Layer, Stream } from "effect"
 import { type CaseOptions, type CaseResult, row } from "../CaseResult.ts"
 import { compare, timed } from "../support/Loops.ts"
@@ -74,7 +74,9 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
     }).pipe(Stream.runCount)
     return { baseline: baseline!, subject: subject!, core: core!, reuse: reuse!, deltas }
   }).pipe(
-    Effect.provide(EmbeddedClient.layer.pipe(Layer.provideMerge(RuntimePresets.layerMemory({ runtimeId: "bench" }))))
+    Effect.provide(
+      EmbeddedRuntimeClient.layer.pipe(Layer.provideMerge(RuntimePresets.layerMemory({ runtimeId: "bench" })))
+    )
   )
 
   return Effect.runPromise(program).then(({ baseline, subject, core, reuse, deltas }) => ({

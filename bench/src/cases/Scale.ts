@@ -8,7 +8,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { RuntimeClient } from "@yoi/domain"
-import { EmbeddedClient, Runtime, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, Runtime, RuntimePresets } from "@yoi/runtime"
 import { Context, Effect, FileSystem, Layer } from "effect"
 import { type CaseOptions, type CaseResult, row } from "../CaseResult.ts"
 import { timeLoop } from "../support/Loops.ts"
@@ -80,7 +80,9 @@ export const run = (options: CaseOptions & { readonly part: Part }): Promise<Cas
   const program = Effect.gen(function*() {
     if (options.part === "memory") {
       const measured = yield* measure.pipe(
-        Effect.provide(EmbeddedClient.layer.pipe(Layer.provide(RuntimePresets.layerMemory({ runtimeId: "bench" }))))
+        Effect.provide(
+          EmbeddedRuntimeClient.layer.pipe(Layer.provide(RuntimePresets.layerMemory({ runtimeId: "bench" })))
+        )
       )
       return { ...measured, reopenMs: undefined }
     }
@@ -91,7 +93,7 @@ export const run = (options: CaseOptions & { readonly part: Part }): Promise<Cas
       allocationDirectory: yield* fs.makeTempDirectoryScoped({ prefix: "yoi-bench-alloc-" })
     }
     const measured = yield* measure.pipe(
-      Effect.provide(EmbeddedClient.layer.pipe(Layer.provide(RuntimePresets.layerFileSystem(directories))))
+      Effect.provide(EmbeddedRuntimeClient.layer.pipe(Layer.provide(RuntimePresets.layerFileSystem(directories))))
     )
     // The first Runtime is closed: restart on its store.
     const start = now()

@@ -1,11 +1,10 @@
 /**
  * The HTTP pieces of the benchmark, all on 127.0.0.1: the real runtime server (`Server.layer` over a given Runtime
- * on an ephemeral port, in this process), the real remote client (`RemoteRuntime`), and bare `node:http` servers
+ * on an ephemeral port, in this process), the real remote client (`HttpRuntimeClient`), and bare `node:http` servers
  * that do the same I/O by hand — the baselines.
  */
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
-import { RuntimeClient } from "@yoi/domain"
-import { RemoteRuntime } from "@yoi/registry"
+import { HttpRuntimeClient, RuntimeClient } from "@yoi/domain"
 import type { Runtime } from "@yoi/runtime"
 import { Server } from "@yoi/server"
 import { Context, Effect, Layer } from "effect"
@@ -26,15 +25,15 @@ export const serveRuntime = (runtime: Layer.Layer<Runtime.Runtime>) =>
   })
 
 /**
- * The HTTP `RuntimeClient` (the registry's and the CLI's) for the scope: over `fetch` as `RemoteRuntime.layer`
+ * The HTTP `RuntimeClient` (the registry's and the CLI's) for the scope: over `fetch` as `HttpRuntimeClient.layer`
  * ships, or over Node's `http` module with a keep-alive agent.
  */
 export const remoteClient = (url: string, transport: "fetch" | "node:http" = "fetch") =>
   Effect.map(
     Layer.build(
       transport === "fetch"
-        ? RemoteRuntime.layer({ url, timeout: "1 minute" })
-        : RemoteRuntime.layerNoHttpClient({ url, timeout: "1 minute" }).pipe(
+        ? HttpRuntimeClient.layer({ url, timeout: "1 minute" })
+        : HttpRuntimeClient.layerNoHttpClient({ url, timeout: "1 minute" }).pipe(
           Layer.provide(NodeHttpClient.layerNodeHttpOptions({ keepAlive: true }))
         )
     ),

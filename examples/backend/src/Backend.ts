@@ -5,15 +5,15 @@
  * (`BrowserApi.layerServe`) with a `/healthz` of its own, on the host and port it is given.
  *
  * **Gotchas** The viewer comes from the `x-yoi-viewer` / `x-yoi-workspace` request headers
- * (`BrowserApi.ViewerResolver.layerHeaders`), which anyone can send: a real backend provides its own
+ * (`BrowserViewer.ViewerResolver.layerHeaders`), which anyone can send: a real backend provides its own
  * `ViewerResolver` over its session authentication instead.
  *
  * Deliberately not here: reading flags or the environment (`BackendCli.ts`), and printing a remote runtime's URL
  * or token — the banner names remote runtimes by id only.
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { Audit, BrowserApi, Policy, Registry } from "@yoi/registry"
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { Audit, BrowserApi, BrowserHttpApi, BrowserViewer, Policy, Registry, type RegistrySource } from "@yoi/registry"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Console, Effect, Layer } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
@@ -23,7 +23,7 @@ export interface Options {
   readonly host: string
   /** `0` picks a free port; the banner says which. */
   readonly port: number
-  readonly remotes: ReadonlyArray<Registry.RemoteSource>
+  readonly remotes: ReadonlyArray<RegistrySource.RemoteSource>
 }
 
 /** The id of the embedded runtime; no remote runtime may take it. @category constructors */
@@ -33,14 +33,14 @@ const embedded = {
   kind: "embedded",
   runtimeId: embeddedRuntimeId,
   displayName: "Embedded companion runtime",
-  client: EmbeddedClient.layer.pipe(
+  client: EmbeddedRuntimeClient.layer.pipe(
     Layer.provide(RuntimePresets.layerMemory({
       runtimeId: embeddedRuntimeId,
       displayName: "Embedded companion runtime",
       implementation: "embedded"
     }))
   )
-} satisfies Registry.EmbeddedSource
+} satisfies RegistrySource.EmbeddedSource
 
 /** One Companion Worker in the embedded runtime, so the API has something to show (idempotent). */
 const SeedCompanion = Layer.effectDiscard(Effect.gen(function*() {
@@ -57,7 +57,7 @@ const Banner = (options: Options) =>
     const server = yield* HttpServer.HttpServer
     const address = HttpServer.formatAddress(server.address)
     yield* Console.log(`example backend: browser API on ${address}/api`)
-    yield* Console.log(`health: ${address}/healthz; OpenAPI document: ${address}${BrowserApi.openApiPath}`)
+    yield* Console.log(`health: ${address}/healthz; OpenAPI document: ${address}${BrowserHttpApi.openApiPath}`)
     const remotes = options.remotes.map((remote) => remote.runtimeId)
     yield* Console.log(
       `runtimes: ${embeddedRuntimeId} (in this process)${remotes.length === 0 ? "" : `, remote: ${remotes.join(", ")}`}`
@@ -96,7 +96,7 @@ const withHealthz = Layer.effect(
  */
 export const layer = (options: Options) =>
   Layer.mergeAll(BrowserApi.layerServe(), SeedCompanion, Banner(options)).pipe(
-    Layer.provide(BrowserApi.ViewerResolver.layerHeaders),
+    Layer.provide(BrowserViewer.ViewerResolver.layerHeaders),
     Layer.provide(
       Registry.layer({ sources: [embedded, ...options.remotes] }).pipe(
         Layer.provide([Policy.layerWorkspace, Audit.layerMemory()])

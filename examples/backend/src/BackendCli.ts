@@ -10,7 +10,7 @@
  *
  * Deliberately not here: what the backend serves (`Backend.ts`), and printing a remote runtime's URL or token.
  */
-import type { Registry } from "@yoi/registry"
+import type { RegistrySource } from "@yoi/registry"
 import { CliExit, CliSettings } from "@yoi/server"
 import { Config, Effect, Layer, Option, Schema } from "effect"
 import { Command } from "effect/cli"
@@ -63,7 +63,7 @@ const remoteSources = (entries: ReadonlyArray<typeof RemoteRuntimeEntry.Type>) =
         url: entry.url,
         token: Option.getOrUndefined(token),
         workspace: entry.workspace
-      } satisfies Registry.RemoteSource
+      } satisfies RegistrySource.RemoteSource
     }))
 
 /** The backend command. @category constructors */

@@ -2,6 +2,7 @@
 export * as AnthropicLlmEngine from "./AnthropicLlmEngine.ts"
 export * as FileSystemLiveAllocation from "./FileSystemLiveAllocation.ts"
 export * as FileSystemWorkerStore from "./FileSystemWorkerStore.ts"
+export * as LegacyPodMetadata from "./LegacyPodMetadata.ts"
 export * as MemoryEventBus from "./MemoryEventBus.ts"
 export * as MemoryLiveAllocation from "./MemoryLiveAllocation.ts"
 export * as MemoryWorkerStore from "./MemoryWorkerStore.ts"

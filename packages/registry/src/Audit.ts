@@ -1,14 +1,14 @@
 /**
  * Port: a record of every command the registry routes — who, what, on which Worker, and how it ended.
  *
- * `layerMemory` keeps the most recent entries in memory (bounded) and logs each one; a backend that needs a
+ * `layerMemory` keeps the most recent records in memory (bounded) and logs each one; a backend that needs a
  * durable audit trail provides its own implementation.
  */
 import { Context, Effect, Layer } from "effect"
 import type { Action } from "./Policy.ts"
 
-/** @category models */
-export interface Entry {
+/** One routed command and how it ended. @category models */
+export interface CommandRecord {
   readonly at: number
   readonly viewer: string
   readonly action: Action
@@ -20,25 +20,32 @@ export interface Entry {
 
 /** @category services */
 export class Audit extends Context.Service<Audit, {
-  record(entry: Entry): Effect.Effect<void>
-  /** The retained entries, oldest first. */
-  readonly entries: Effect.Effect<ReadonlyArray<Entry>>
+  record(command: CommandRecord): Effect.Effect<void>
+  /** The retained records, oldest first. */
+  readonly records: Effect.Effect<ReadonlyArray<CommandRecord>>
 }>()("@yoi/registry/Audit") {}
 
 /** @category layers */
 export const layerMemory = (options?: { readonly capacity?: number }): Layer.Layer<Audit> =>
   Layer.sync(Audit, () => {
     const capacity = options?.capacity ?? 10_000
-    let entries: Array<Entry> = []
+    let records: Array<CommandRecord> = []
     return Audit.of({
-      record: (entry) =>
+      record: (command) =>
         Effect.andThen(
           Effect.sync(() => {
-            entries.push(entry)
-            if (entries.length > capacity * 2) entries = entries.slice(-capacity)
+            records.push(command)
+            if (records.length > capacity * 2) records = records.slice(-capacity)
           }),
-          Effect.logDebug("audit", entry.viewer, entry.action, entry.runtimeId, entry.workerId ?? "-", entry.outcome)
+          Effect.logDebug(
+            "audit",
+            command.viewer,
+            command.action,
+            command.runtimeId,
+            command.workerId ?? "-",
+            command.outcome
+          )
         ),
-      entries: Effect.sync(() => entries.slice(-capacity))
+      records: Effect.sync(() => records.slice(-capacity))
     })
   })

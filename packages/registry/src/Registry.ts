@@ -1,54 +1,35 @@
 /**
  * The RuntimeRegistry: a backend's one routing boundary over its runtimes — embedded (in-process RPC client),
  * remote (HTTP RPC client) and a read-only legacy pod projection. It resolves `runtimeId + workerId`, asks the
- * `Policy`, reports to the `Audit`, keeps each runtime's health current and returns browser-safe `Views` only.
+ * `Policy`, reports to the `Audit`, and returns browser-safe `Views` only.
  *
- * **Details**
- * - Embedded and remote runtimes are the same `RuntimeClient` type; the registry wraps either in one `SourceClient`
- *   and never branches on transport. The legacy projection is another `SourceClient` whose commands are
- *   `OperationUnsupported`.
- * - Health: every client source is probed (`GetRuntime`) at start and then every `healthInterval`; a probe that
- *   cannot read the summary, for whatever reason, marks the source `unavailable`, a probe that can marks it
- *   `available` again and refreshes its counts and limits. Between probes only an outage seen by a call — a
- *   `SourceClient.TransportFailure` (refused, network error, a gateway's 502/503/504, rejected credentials) or a
- *   call past `callTimeout` — marks it unavailable. A runtime's typed errors, its 4xx rejections and one odd answer
- *   (`UnexpectedAnswer`) fail that call only. Calls to an unavailable runtime fail fast with `RuntimeUnavailable`;
- *   lists across runtimes query every source in parallel, each within `listTimeout`, and return the others' results.
- * - Input text longer than the runtime's advertised `limits.maxInputChars` (from its last probe) is an
- *   `InvalidRequest` before anything is sent, as the runtime itself would answer.
- * - Errors: registry errors (`UnknownRuntime`, `UnknownWorker`, `RuntimeUnavailable`, `OperationUnsupported`,
- *   `WorkerNotVisible`, `UnexpectedAnswer`) plus the runtime's own, passed through unchanged.
+ * **Details** Every source is one `SourceClient` (configured as a `RegistrySource`), so routing never branches on
+ * transport. Health is the sources' (`internal/sources.ts`); every call follows one rule (`internal/routing.ts`):
+ * an unavailable runtime fails fast with `RuntimeUnavailable`, an outage a call meets marks it unavailable, and
+ * anything else fails that call only. Lists across runtimes query every source in parallel, each within
+ * `listTimeout`, and return the others' results. Input text longer than the runtime's advertised
+ * `limits.maxInputChars` is an `InvalidRequest` before anything is sent. Errors: the registry's (`RegistryErrors`,
+ * `UnexpectedAnswer`) plus the runtime's own, passed through unchanged.
  *
  * Deliberately not here: running Workers, Worker storage, scope allocation (the runtimes own those).
  */
-import { Errors, Ids, type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
-import {
-  Cause,
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  type FileSystem,
-  Layer,
-  Option,
-  type Path,
-  type Redacted,
-  Schedule,
-  Stream
-} from "effect"
+import { Errors, Ids, type Requests, type RuntimeEvent } from "@yoi/domain"
+import { Cause, Clock, Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as Audit from "./Audit.ts"
-import * as LegacySource from "./LegacySource.ts"
+import * as Routing from "./internal/routing.ts"
+import * as Sources from "./internal/sources.ts"
 import * as Policy from "./Policy.ts"
-import * as RemoteRuntime from "./RemoteRuntime.ts"
-import * as SourceClient from "./SourceClient.ts"
+import * as RegistryErrors from "./RegistryErrors.ts"
+import type * as RegistrySource from "./RegistrySource.ts"
+import type * as SourceClient from "./SourceClient.ts"
 import * as Views from "./Views.ts"
 
 /** Every error a registry call can end with: the runtime's own (passed through) and the registry's. @category models */
 export type RegistryError =
   | Exclude<SourceClient.SourceError, SourceClient.TransportFailure>
-  | Errors.UnknownRuntime
-  | Errors.RuntimeUnavailable
-  | Errors.WorkerNotVisible
+  | RegistryErrors.UnknownRuntime
+  | RegistryErrors.RuntimeUnavailable
+  | RegistryErrors.WorkerNotVisible
 
 /** @category models */
 export interface WorkerRef {
@@ -110,42 +91,9 @@ export class RuntimeRegistry extends Context.Service<RuntimeRegistry, {
   getUsage(viewer: Policy.Viewer, ref: WorkerRef): Effect.Effect<Views.UsageReportView, RegistryError>
 }>()("@yoi/registry/RuntimeRegistry") {}
 
-// ---------------------------------------------------------------------------------------------------------------
-// Configuration
-
-interface SourceBase {
-  readonly runtimeId: string
-  readonly displayName: string
-  /** `backend_internal` (visible to every viewer; the default for embedded) or the workspace it belongs to. */
-  readonly workspace?: string | undefined
-}
-
-/** A Runtime in this process, reached through the embedded client (no HTTP, no token). @category models */
-export interface EmbeddedSource extends SourceBase {
-  readonly kind: "embedded"
-  readonly client: Layer.Layer<RuntimeClient.RuntimeClient>
-}
-
-/** A runtime process reached over HTTP. @category models */
-export interface RemoteSource extends SourceBase {
-  readonly kind: "remote"
-  readonly url: string
-  readonly token?: Redacted.Redacted<string> | undefined
-}
-
-/** A read-only projection of legacy pod metadata for one workspace root. @category models */
-export interface LegacySourceConfig extends SourceBase {
-  readonly kind: "legacy"
-  readonly dataDir: string
-  readonly workspaceRoot: string
-}
-
-/** @category models */
-export type SourceConfig = EmbeddedSource | RemoteSource | LegacySourceConfig
-
 /** @category models */
 export interface Options {
-  readonly sources: ReadonlyArray<SourceConfig>
+  readonly sources: ReadonlyArray<RegistrySource.SourceConfig>
   /** Bound on one call to a runtime (default 5 s); past it the call fails with `RuntimeUnavailable(timeout)`. */
   readonly callTimeout?: Duration.Input | undefined
   /** Bound on each runtime's part of a list across runtimes (default 2 s). */
@@ -154,35 +102,23 @@ export interface Options {
   readonly healthInterval?: Duration.Input | undefined
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Implementation
+const target = (source: Sources.Source, workerId?: string): Policy.Target => ({
+  runtimeId: source.runtimeId,
+  workspace: source.workspace,
+  ...(workerId !== undefined ? { workerId } : {})
+})
 
-interface Health {
-  readonly state: "available" | "unavailable"
-  readonly reason?: Errors.RuntimeUnavailable["reason"] | undefined
-  readonly probe?: SourceClient.Probe | undefined
-}
-
-interface Source {
-  readonly config: SourceConfig
-  readonly implementation: Views.Implementation
-  readonly workspace: string
-  readonly client: SourceClient.SourceClient
-  health: Health
-}
-
-const implementationOf = (config: SourceConfig): Views.Implementation =>
-  config.kind === "legacy" ? "legacy_compatibility" : config.kind
-
-const unavailableMessage: Record<Errors.RuntimeUnavailable["reason"], string> = {
-  unreachable: "the runtime cannot be reached",
-  timeout: "the runtime did not answer in time",
-  unauthorized: "the runtime rejected the backend's credentials"
+/** The runtime's own length check, made here so that a text it would refuse is never sent. */
+const checkText = (source: Sources.Source, field: string, text: string | undefined) => {
+  const max = source.health.probe?.maxInputChars
+  return max !== undefined && text !== undefined && text.length > max
+    ? Effect.fail(new Errors.InvalidRequest({ field, message: `must be at most ${max} characters` }))
+    : Effect.void
 }
 
 /**
- * Builds the registry: validates the sources, builds their clients in the registry's scope, probes them once and
- * keeps probing in the background.
+ * Builds the registry: builds its sources in the registry's scope, probes them once and keeps probing in the
+ * background.
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: Options) {
@@ -191,81 +127,21 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const callTimeout = Duration.fromInputUnsafe(options.callTimeout ?? "5 seconds")
   const listTimeout = Duration.fromInputUnsafe(options.listTimeout ?? "2 seconds")
   const healthInterval = Duration.fromInputUnsafe(options.healthInterval ?? "5 seconds")
+  // a list's part is one call bounded by both: whichever is shorter is the one that fires
+  const listCallTimeout = Duration.min(callTimeout, listTimeout)
 
-  const sources = new Map<string, Source>()
-  for (const config of options.sources) {
-    const runtimeId = yield* Ids.parse(Ids.RuntimeId, "runtimeId", config.runtimeId).pipe(Effect.orDie)
-    if (sources.has(runtimeId)) return yield* Effect.die(new Error(`duplicate runtime id ${runtimeId}`))
-    const implementation = implementationOf(config)
-    const client: SourceClient.SourceClient = config.kind === "legacy"
-      ? yield* LegacySource.make({ runtimeId, dataDir: config.dataDir, workspaceRoot: config.workspaceRoot })
-      : SourceClient.fromRuntimeClient(
-        Context.get(
-          yield* Layer.build(
-            config.kind === "embedded"
-              ? config.client
-              : RemoteRuntime.layer({
-                url: config.url,
-                token: config.token,
-                // the registry's own bound (callTimeout) classifies slow answers as timeouts; this one only
-                // guards exchanges the registry does not bound itself (a watch that never gets its headers)
-                timeout: Duration.times(callTimeout, 2)
-              })
-          ),
-          RuntimeClient.RuntimeClient
-        ),
-        runtimeId,
-        implementation
-      )
-    sources.set(runtimeId, {
-      config,
-      implementation,
-      workspace: config.workspace ?? (config.kind === "embedded" ? Policy.backendInternal : "default"),
-      client,
-      health: { state: "available" }
-    })
-  }
-
-  const markUnavailable = (source: Source, reason: Errors.RuntimeUnavailable["reason"]) =>
-    Effect.sync(() => {
-      source.health = { ...source.health, state: "unavailable", reason }
-    })
-
-  const probe = (source: Source) =>
-    source.client.probe.pipe(
-      Effect.timeoutOrElse({
-        duration: callTimeout,
-        orElse: () => Effect.fail("timeout" as const)
-      }),
-      Effect.matchEffect({
-        onFailure: (failure) => markUnavailable(source, failure === "timeout" ? "timeout" : failure.reason),
-        onSuccess: (result) =>
-          Effect.sync(() => {
-            source.health = { state: "available", probe: result }
-          })
-      })
-    )
-
-  // an array, not `sources.values()`: an iterator is spent by the first pass and every later probe would check nothing
-  const all = [...sources.values()]
-  const probeAll = Effect.forEach(all, probe, { concurrency: "unbounded", discard: true })
-  yield* probeAll
-  yield* Effect.forkScoped(Effect.repeat(probeAll, Schedule.spaced(healthInterval)).pipe(Effect.delay(healthInterval)))
+  const all = yield* Sources.make(options.sources, callTimeout)
+  const sources = new Map(all.map((source) => [source.runtimeId, source]))
+  yield* Sources.keepHealth(all, { callTimeout, healthInterval })
 
   // ---- resolution, policy, audit ----------------------------------------------------------------------------
-
-  const target = (source: Source, workerId?: string): Policy.Target => ({
-    runtimeId: source.config.runtimeId,
-    workspace: source.workspace,
-    ...(workerId !== undefined ? { workerId } : {})
-  })
 
   const resolve = (viewer: Policy.Viewer, runtimeId: string) =>
     Effect.gen(function*() {
       const id = yield* Ids.parse(Ids.RuntimeId, "runtimeId", runtimeId)
       const source = sources.get(id)
       if (source === undefined || !policy.canSee(viewer, target(source))) {
-        return yield* new Errors.UnknownRuntime({ runtimeId: id })
+        return yield* new RegistryErrors.UnknownRuntime({ runtimeId: id })
       }
       return source
     })
@@ -276,45 +152,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const workerId = yield* Ids.parse(Ids.WorkerId, "workerId", ref.workerId)
       const t = target(source, workerId)
       if (!policy.canSee(viewer, t) || (action !== "read" && !policy.canAct(viewer, action, t))) {
-        return yield* new Errors.WorkerNotVisible({ runtimeId: source.config.runtimeId, workerId })
+        return yield* new RegistryErrors.WorkerNotVisible({ runtimeId: source.runtimeId, workerId })
       }
       return { source, workerId }
     })
 
-  /** One call to a source: fails fast when it is unavailable, bounded by `callTimeout`, health kept current. */
-  const call = <A, E>(source: Source, f: (client: SourceClient.SourceClient) => Effect.Effect<A, E>) =>
-    Effect.suspend(() => {
-      const runtimeId = source.config.runtimeId
-      if (source.health.state === "unavailable") {
-        return Effect.fail(new Errors.RuntimeUnavailable({ runtimeId, reason: source.health.reason ?? "unreachable" }))
-      }
-      return f(source.client).pipe(
-        Effect.timeoutOrElse({
-          duration: callTimeout,
-          orElse: () =>
-            Effect.andThen(
-              markUnavailable(source, "timeout"),
-              Effect.fail(new Errors.RuntimeUnavailable({ runtimeId, reason: "timeout" }))
-            )
-        }),
-        Effect.catchIf(
-          (error): error is Extract<E, SourceClient.TransportFailure> => error instanceof SourceClient.TransportFailure,
-          (failure) =>
-            Effect.andThen(
-              markUnavailable(source, failure.reason),
-              Effect.fail(new Errors.RuntimeUnavailable({ runtimeId, reason: failure.reason }))
-            )
-        )
-      )
-    }) as Effect.Effect<A, Exclude<E, SourceClient.TransportFailure> | Errors.RuntimeUnavailable>
-
-  /** The runtime's own length check, made here so that a text it would refuse is never sent. */
-  const checkText = (source: Source, field: string, text: string | undefined) => {
-    const max = source.health.probe?.maxInputChars
-    return max !== undefined && text !== undefined && text.length > max
-      ? Effect.fail(new Errors.InvalidRequest({ field, message: `must be at most ${max} characters` }))
-      : Effect.void
-  }
+  /** One call to a source under the routing rule, bounded by `callTimeout`. */
+  const call = <A, E>(source: Sources.Source, f: (client: SourceClient.SourceClient) => Effect.Effect<A, E>) =>
+    Routing.call(source, callTimeout, Effect.suspend(() => f(source.client)))
 
   const audited = <A, E>(
     viewer: Policy.Viewer,
@@ -339,33 +184,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
             })
         })))
 
-  // ---- views ----------------------------------------------------------------------------------------------------
-
-  const runtimeView = (source: Source): Views.RuntimeView => {
-    const health = source.health
-    const diagnostics = [
-      ...(health.state === "unavailable"
-        ? [
-          Views.diagnosticView(
-            "error",
-            `runtime_${health.reason ?? "unreachable"}`,
-            unavailableMessage[health.reason ?? "unreachable"]
-          )
-        ]
-        : []),
-      ...(health.probe?.diagnostics ?? [])
-    ].slice(0, 16)
-    return {
-      runtimeId: source.config.runtimeId,
-      displayName: source.config.displayName,
-      implementation: source.implementation,
-      state: health.state,
-      visibility: source.workspace === Policy.backendInternal ? "backend_internal" : "workspace",
-      capabilities: source.client.capabilities,
-      ...(health.probe?.counts !== undefined && health.state === "available" ? { counts: health.probe.counts } : {}),
-      diagnostics
-    }
-  }
+  // ---- lists across runtimes ------------------------------------------------------------------------------------
 
   const visibleSources = (viewer: Policy.Viewer) => all.filter((source) => policy.canSee(viewer, target(source)))
 
@@ -379,19 +198,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ? visibleSources(viewer)
         : [yield* resolve(viewer, options.runtimeId)]
       const parts = yield* Effect.forEach(selected, (source) =>
-        call(source, (client) =>
-          client.listWorkers({ limit, status: options.status })).pipe(
-            Effect.timeoutOrElse({
-              duration: listTimeout,
-              orElse: () =>
-                Effect.andThen(
-                  markUnavailable(source, "timeout"),
-                  Effect.fail(new Errors.RuntimeUnavailable({ runtimeId: source.config.runtimeId, reason: "timeout" }))
-                )
-            }),
-            Effect.result,
-            Effect.map((result) => ({ source, result }))
-          ), { concurrency: "unbounded" })
+        Routing.call(
+          source,
+          listCallTimeout,
+          Effect.suspend(() => source.client.listWorkers({ limit, status: options.status }))
+        ).pipe(
+          Effect.result,
+          Effect.map((result) => ({ source, result }))
+        ), { concurrency: "unbounded" })
       const workers: Array<Views.WorkerView> = []
       const runtimes: Array<Views.RuntimeListState> = []
       for (const { source, result } of parts) {
@@ -401,20 +215,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
               workers.push(worker)
             }
           }
-          runtimes.push({ runtimeId: source.config.runtimeId, state: "available", diagnostics: [] })
+          runtimes.push(Views.answeredListState(source.runtimeId))
         } else if (result.failure._tag === "RuntimeUnavailable" || options.runtimeId === undefined) {
           // across runtimes, one runtime's failure is a diagnostic, not the list's failure
           if (options.runtimeId !== undefined) {
             return yield* Effect.fail(result.failure)
           }
-          runtimes.push({
-            runtimeId: source.config.runtimeId,
-            state: "unavailable",
-            diagnostics: [
-              runtimeView(source).diagnostics[0] ??
-                Views.diagnosticView("error", "runtime_error", "the runtime failed to list its workers")
-            ]
-          })
+          runtimes.push(Views.failedListState(Sources.runtimeView(source)))
         } else {
           return yield* Effect.fail(result.failure)
         }
@@ -423,8 +230,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     })
 
   return RuntimeRegistry.of({
-    listRuntimes: (viewer) => Effect.sync(() => visibleSources(viewer).map(runtimeView)),
-    getRuntime: (viewer, runtimeId) => Effect.map(resolve(viewer, runtimeId), runtimeView),
+    listRuntimes: (viewer) => Effect.sync(() => visibleSources(viewer).map(Sources.runtimeView)),
+    getRuntime: (viewer, runtimeId) => Effect.map(resolve(viewer, runtimeId), Sources.runtimeView),
     listWorkers,
     getWorker: (viewer, ref) =>
       Effect.flatMap(
@@ -439,7 +246,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         Effect.gen(function*() {
           const source = yield* resolve(viewer, runtimeId)
           if (!policy.canAct(viewer, "create", target(source))) {
-            return yield* new Errors.UnknownRuntime({ runtimeId: source.config.runtimeId })
+            return yield* new RegistryErrors.UnknownRuntime({ runtimeId: source.runtimeId })
           }
           yield* checkText(source, "initialInput.text", request.initialInput?.text)
           return yield* call(source, (client) => client.createWorker(request))
@@ -478,25 +285,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ({ source, workerId }) => call(source, (client) => client.getTranscript(workerId, query))
       ),
     watchWorker: (viewer, ref, after) =>
-      Effect.map(resolveWorker(viewer, ref, "read"), ({ source, workerId }) =>
-        source.health.state === "unavailable"
-          ? Stream.fail(
-            new Errors.RuntimeUnavailable({
-              runtimeId: source.config.runtimeId,
-              reason: source.health.reason ?? "unreachable"
-            })
-          )
-          : source.client.watchWorker(workerId, after).pipe(
-            Stream.catchTag("TransportFailure", (failure) =>
-              Stream.fromEffect(
-                Effect.andThen(
-                  markUnavailable(source, failure.reason),
-                  Effect.fail(
-                    new Errors.RuntimeUnavailable({ runtimeId: source.config.runtimeId, reason: failure.reason })
-                  )
-                )
-              ))
-          )).pipe(Stream.unwrap),
+      Effect.map(
+        resolveWorker(viewer, ref, "read"),
+        ({ source, workerId }) => Routing.stream(source, source.client.watchWorker(workerId, after))
+      ).pipe(Stream.unwrap),
     getUsage: (viewer, ref) =>
       Effect.flatMap(
         resolveWorker(viewer, ref, "read"),
@@ -506,10 +298,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 })
 
 /**
- * The registry with its sources; needs a `Policy`, an `Audit`, and `FileSystem | Path` (legacy sources).
+ * The registry with its sources; needs a `Policy` and an `Audit` (a legacy source brings its own `LegacyPods`).
  * @category layers
  */
-export const layer = (
-  options: Options
-): Layer.Layer<RuntimeRegistry, never, Policy.Policy | Audit.Audit | FileSystem.FileSystem | Path.Path> =>
+export const layer = (options: Options): Layer.Layer<RuntimeRegistry, never, Policy.Policy | Audit.Audit> =>
   Layer.effect(RuntimeRegistry, make(options))

@@ -3,7 +3,7 @@
  * `RuntimeClient` — embedded and remote alike, so routing never branches on transport; the legacy projection is
  * another implementation whose commands are `OperationUnsupported`.
  *
- * **Details** A failed exchange is sorted by what it says about the runtime (`RemoteRuntime.classify`):
+ * **Details** A failed exchange is sorted by what it says about the runtime (`HttpRuntimeClient.classify`):
  * - an outage — connection refused, a network error, no answer in time, or a gateway's 502/503/504 saying the
  *   runtime behind it is not there — or a rejection of the registry's credentials (401/403 or `Unauthorized`) is a
  *   `TransportFailure`; the registry turns it into `RuntimeUnavailable` and marks the source unavailable;
@@ -14,10 +14,10 @@
  *
  * The runtime's own typed errors pass through unchanged and never touch health.
  */
-import { Errors, type Requests, type RuntimeClient, type RuntimeEvent } from "@yoi/domain"
+import { Errors, HttpRuntimeClient, type Requests, type RuntimeClient, type RuntimeEvent } from "@yoi/domain"
 import { Data, Effect, Predicate, Stream } from "effect"
 import type { RpcClientError } from "effect/rpc"
-import * as RemoteRuntime from "./RemoteRuntime.ts"
+import type * as RegistryErrors from "./RegistryErrors.ts"
 import * as Views from "./Views.ts"
 
 /**
@@ -25,7 +25,7 @@ import * as Views from "./Views.ts"
  * @category errors
  */
 export class TransportFailure extends Data.TaggedError("TransportFailure")<{
-  readonly reason: Errors.RuntimeUnavailable["reason"]
+  readonly reason: RegistryErrors.RuntimeUnavailable["reason"]
 }> {}
 
 /**
@@ -42,8 +42,8 @@ export class UnexpectedAnswer extends Data.TaggedError("UnexpectedAnswer")<{
 export type SourceError =
   | TransportFailure
   | UnexpectedAnswer
-  | Errors.UnknownWorker
-  | Errors.OperationUnsupported
+  | RegistryErrors.UnknownWorker
+  | RegistryErrors.OperationUnsupported
   | Errors.InvalidRequest
   | Errors.WorkerNotFound
   | Errors.WorkerBusy
@@ -101,7 +101,7 @@ const classifyFailure = (
   error: RpcClientError.RpcClientError,
   runtimeId: string
 ): TransportFailure | Errors.InvalidRequest | UnexpectedAnswer => {
-  const failure = RemoteRuntime.classify(error)
+  const failure = HttpRuntimeClient.classify(error)
   switch (failure.reason) {
     case "refused":
     case "network":
@@ -160,13 +160,7 @@ export const fromRuntimeClient = (
   probe: transport(runtimeId, client.GetRuntime()).pipe(
     Effect.map((summary): Probe => ({
       maxInputChars: summary.limits.maxInputChars,
-      counts: {
-        idle: summary.counts.idle,
-        running: summary.counts.running,
-        stopped: summary.counts.stopped,
-        failed: summary.counts.failed,
-        total: summary.counts.total
-      },
+      counts: Views.countsView(summary.counts),
       diagnostics: summary.diagnostics.slice(0, 16).map((d) => Views.diagnosticView(d.level, d.code, d.message))
     })),
     Effect.catchTag(
@@ -191,10 +185,7 @@ export const fromRuntimeClient = (
     ),
   createWorker: (request) =>
     transport(runtimeId, client.CreateWorker(request)).pipe(
-      Effect.map((created) => ({
-        worker: Views.workerView(created.worker, runtimeId, implementation),
-        ...(created.input !== undefined ? { input: Views.inputAcceptedView(created.input) } : {})
-      }))
+      Effect.map((created) => Views.createdWorkerView(created, runtimeId, implementation))
     ),
   sendInput: (workerId, input) =>
     transport(
@@ -208,11 +199,11 @@ export const fromRuntimeClient = (
     ).pipe(Effect.map(Views.inputAcceptedView)),
   cancelRun: (workerId, reason) =>
     transport(runtimeId, client.CancelRun({ workerId, ...defined("reason", reason) })).pipe(
-      Effect.map((r) => ({ outcome: r.outcome, ...defined("runId", r.runId) }))
+      Effect.map(Views.cancelView)
     ),
   stopWorker: (workerId, reason) =>
     transport(runtimeId, client.StopWorker({ workerId, ...defined("reason", reason) })).pipe(
-      Effect.map((r) => ({ outcome: r.outcome, droppedQueued: r.droppedQueued }))
+      Effect.map(Views.stopView)
     ),
   getTranscript: (workerId, query) =>
     transport(
@@ -233,6 +224,6 @@ export const fromRuntimeClient = (
     ),
   getUsage: (workerId) =>
     transport(runtimeId, client.GetUsage({ workerId })).pipe(
-      Effect.map((report) => ({ runtimeId, workerId, usage: Views.usageView(report.usage) }))
+      Effect.map((report) => Views.usageReportView(runtimeId, workerId, report))
     )
 })

@@ -1,13 +1,18 @@
 /**
- * Browser-safe views: the only shapes the registry returns and the browser-facing API serves.
+ * Browser-safe views: the only shapes the registry returns and the browser-facing API serves, and every projection
+ * that builds them (from the runtime's shapes, from the registry's knowledge of a source, from legacy pod metadata).
  *
  * **Details** Safety by construction: these are separate schemas, not the runtime's, and none has a field able to
  * hold a URL, token, path, pid or credential — only ids, display text, statuses, counts and sanitized
  * diagnostics. Building a view copies the allowed fields one by one, so a new field in a runtime shape can never
  * leak through.
+ *
+ * Deliberately not here: deciding what a viewer may see (`Policy`) and which runtimes answer (the registry).
  */
-import type { Requests, Transcript, Worker } from "@yoi/domain"
+import type { Requests, RuntimeInfo, Transcript, Worker } from "@yoi/domain"
 import { Schema } from "effect"
+import * as Policy from "./Policy.ts"
+import type * as RegistryErrors from "./RegistryErrors.ts"
 
 /** How a runtime is reached, for people. @category schemas */
 export const Implementation = Schema.Literals(["embedded", "remote", "legacy_compatibility"])
@@ -256,4 +261,139 @@ export const diagnosticView = (
   message: clip(
     message.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, "<address>").replace(/(^|\s)(\/|~\/|\.\.?\/)\S*/g, "$1<path>")
   )
+})
+
+/** @category constructors */
+export const countsView = (counts: RuntimeInfo.WorkerCounts): typeof CountsView.Type => ({
+  idle: counts.idle,
+  running: counts.running,
+  stopped: counts.stopped,
+  failed: counts.failed,
+  total: counts.total
+})
+
+/** @category constructors */
+export const createdWorkerView = (
+  created: Requests.CreatedWorker,
+  runtimeId: string,
+  implementation: Implementation
+): CreatedWorkerView => ({
+  worker: workerView(created.worker, runtimeId, implementation),
+  ...(created.input !== undefined ? { input: inputAcceptedView(created.input) } : {})
+})
+
+/** @category constructors */
+export const cancelView = (result: Requests.CancelRunResult): CancelView => ({
+  outcome: result.outcome,
+  ...(result.runId !== undefined ? { runId: result.runId } : {})
+})
+
+/** @category constructors */
+export const stopView = (result: Requests.StopWorkerResult): StopView => ({
+  outcome: result.outcome,
+  droppedQueued: result.droppedQueued
+})
+
+/** @category constructors */
+export const usageReportView = (
+  runtimeId: string,
+  workerId: string,
+  report: RuntimeInfo.UsageReport
+): UsageReportView => ({
+  runtimeId,
+  workerId,
+  usage: usageView(report.usage)
+})
+
+/**
+ * A legacy pod as a Worker: nothing here can reach it, so it takes no command and is never `running` — `idle` when
+ * its metadata has an active session, `stopped` when it is metadata only.
+ * @category constructors
+ */
+export const legacyPodWorkerView = (pod: {
+  readonly runtimeId: string
+  readonly workerId: string
+  readonly displayName: string
+  readonly active: boolean
+  readonly profileName: string
+}): WorkerView => ({
+  runtimeId: pod.runtimeId,
+  workerId: pod.workerId,
+  displayName: pod.displayName,
+  displayRef: `${pod.displayName}@${pod.runtimeId}`,
+  implementation: "legacy_compatibility",
+  status: pod.active ? "idle" : "stopped",
+  profileName: pod.profileName,
+  queueLength: 0,
+  capabilities: { canAcceptInput: false, canCancel: false, canStop: false }
+})
+
+const unavailableMessages: Record<RegistryErrors.RuntimeUnavailable["reason"], string> = {
+  unreachable: "the runtime cannot be reached",
+  timeout: "the runtime did not answer in time",
+  unauthorized: "the runtime rejected the backend's credentials"
+}
+
+/** Why a runtime is unavailable, for people (`runtime_<reason>`). @category constructors */
+export const unavailableDiagnostic = (reason: RegistryErrors.RuntimeUnavailable["reason"]): DiagnosticView =>
+  diagnosticView("error", `runtime_${reason}`, unavailableMessages[reason])
+
+/**
+ * A runtime as the registry knows it: its configuration, its last probe and its health. An unavailable runtime
+ * shows no counts and leads its diagnostics with why; at most 16 diagnostics.
+ * @category constructors
+ */
+export const runtimeView = (runtime: {
+  readonly runtimeId: string
+  readonly displayName: string
+  readonly implementation: Implementation
+  /** `backend_internal`, or the workspace the runtime belongs to. */
+  readonly workspace: string
+  readonly capabilities: RuntimeView["capabilities"]
+  /** `undefined` when available. */
+  readonly unavailable: RegistryErrors.RuntimeUnavailable["reason"] | undefined
+  readonly counts?: RuntimeView["counts"] | undefined
+  readonly diagnostics: ReadonlyArray<DiagnosticView>
+}): RuntimeView => ({
+  runtimeId: runtime.runtimeId,
+  displayName: runtime.displayName,
+  implementation: runtime.implementation,
+  state: runtime.unavailable === undefined ? "available" : "unavailable",
+  visibility: runtime.workspace === Policy.backendInternal ? "backend_internal" : "workspace",
+  capabilities: runtime.capabilities,
+  ...(runtime.counts !== undefined && runtime.unavailable === undefined ? { counts: runtime.counts } : {}),
+  diagnostics: [
+    ...(runtime.unavailable !== undefined ? [unavailableDiagnostic(runtime.unavailable)] : []),
+    ...runtime.diagnostics
+  ].slice(0, 16)
+})
+
+const hostKinds = {
+  embedded: "embedded-worker-runtime-host",
+  remote: "remote-worker-runtime-host",
+  legacy_compatibility: "local-pod-host"
+} as const satisfies Record<Implementation, HostView["kind"]>
+
+/** The legacy host view of a runtime. @category constructors */
+export const hostView = (runtime: RuntimeView): HostView => ({
+  hostId: runtime.runtimeId,
+  displayName: runtime.displayName,
+  kind: hostKinds[runtime.implementation],
+  state: runtime.state
+})
+
+/** A runtime's part in a list across runtimes when it answered. @category constructors */
+export const answeredListState = (runtimeId: string): RuntimeListState => ({
+  runtimeId,
+  state: "available",
+  diagnostics: []
+})
+
+/** …and when it did not: the first of its diagnostics says why (its unavailability, if that was it). @category constructors */
+export const failedListState = (runtime: RuntimeView): RuntimeListState => ({
+  runtimeId: runtime.runtimeId,
+  state: "unavailable",
+  diagnostics: [
+    runtime.diagnostics[0] ?? diagnosticView("error", "runtime_error", "the runtime failed to list its workers")
+  ]
 })

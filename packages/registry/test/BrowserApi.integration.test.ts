@@ -10,8 +10,12 @@ import { Deferred, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { createServer, request as httpRequest } from "node:http"
 import * as BrowserApi from "../src/BrowserApi.ts"
+import * as BrowserErrors from "../src/BrowserErrors.ts"
+import * as BrowserHttpApi from "../src/BrowserHttpApi.ts"
+import * as BrowserViewer from "../src/BrowserViewer.ts"
 import type * as Policy from "../src/Policy.ts"
 import * as Registry from "../src/Registry.ts"
+import * as RegistryErrors from "../src/RegistryErrors.ts"
 import * as SourceClient from "../src/SourceClient.ts"
 import * as Views from "../src/Views.ts"
 
@@ -75,7 +79,10 @@ const failures: Record<string, Registry.RegistryError> = {
   }),
   "fail-profile": new Errors.InvalidProfile({ message: "no bundle under /home/alice/.yoi" }),
   "fail-cursor": new Errors.CursorOutOfRange({ after: 9, lastSeq: 3 }),
-  "fail-unknown-worker": new Errors.UnknownWorker({ runtimeId: "rt-embedded", workerId: "fail-unknown-worker" }),
+  "fail-unknown-worker": new RegistryErrors.UnknownWorker({
+    runtimeId: "rt-embedded",
+    workerId: "fail-unknown-worker"
+  }),
   "fail-busy": new Errors.WorkerBusy({ workerId: "fail-busy", runId: "r-1", startedAt: 1 }),
   "fail-stopped": new Errors.WorkerStopped({ workerId: "fail-stopped", status: "stopped" }),
   "fail-queue": new Errors.QueueFull({ workerId: "fail-queue", capacity: 16 }),
@@ -83,10 +90,10 @@ const failures: Record<string, Registry.RegistryError> = {
     conflictsWith: { runtimeId: "rt-embedded", workerId: "w-2" },
     ruleIndex: 0
   }),
-  "fail-unsupported": new Errors.OperationUnsupported({ runtimeId: "rt-legacy", operation: "SendInput" }),
-  "fail-unreachable": new Errors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unreachable" }),
-  "fail-timeout": new Errors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "timeout" }),
-  "fail-unauthorized": new Errors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unauthorized" }),
+  "fail-unsupported": new RegistryErrors.OperationUnsupported({ runtimeId: "rt-legacy", operation: "SendInput" }),
+  "fail-unreachable": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unreachable" }),
+  "fail-timeout": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "timeout" }),
+  "fail-unauthorized": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unauthorized" }),
   "fail-stopping": new Errors.RuntimeStopping(),
   "fail-store": new Errors.StoreFailure({
     operation: "read",
@@ -103,20 +110,20 @@ const findWorker = (
   ref: Registry.WorkerRef
 ): Effect.Effect<Views.WorkerView, Registry.RegistryError> => {
   if (!runtimes.some((r) => r.runtimeId === ref.runtimeId)) {
-    return Effect.fail(new Errors.UnknownRuntime({ runtimeId: ref.runtimeId }))
+    return Effect.fail(new RegistryErrors.UnknownRuntime({ runtimeId: ref.runtimeId }))
   }
   if (ref.workerId === "fail-defect") return Effect.die(new Error("kaboom at /srv/secret"))
   const failure = failures[ref.workerId]
   if (failure !== undefined) return Effect.fail(failure)
   const found = workers.find((w) => w.view.runtimeId === ref.runtimeId && w.view.workerId === ref.workerId)
   if (found === undefined) return Effect.fail(new Errors.WorkerNotFound({ workerId: ref.workerId }))
-  if (!isVisible(viewer, found.workspace)) return Effect.fail(new Errors.WorkerNotVisible(ref))
+  if (!isVisible(viewer, found.workspace)) return Effect.fail(new RegistryErrors.WorkerNotVisible(ref))
   return Effect.succeed(found.view)
 }
 
 const findRuntime = (runtimeId: string): Effect.Effect<Views.RuntimeView, Registry.RegistryError> => {
   const found = runtimes.find((r) => r.runtimeId === runtimeId)
-  return found === undefined ? Effect.fail(new Errors.UnknownRuntime({ runtimeId })) : Effect.succeed(found)
+  return found === undefined ? Effect.fail(new RegistryErrors.UnknownRuntime({ runtimeId })) : Effect.succeed(found)
 }
 
 const events = (workerId: string): ReadonlyArray<RuntimeEvent.WorkerEvent> => [
@@ -225,7 +232,7 @@ const FakeRegistry = Layer.succeed(
 // HTTP helpers
 
 const TestServer = BrowserApi.layerServe({ heartbeatInterval: "50 millis" }).pipe(
-  Layer.provide([FakeRegistry, BrowserApi.ViewerResolver.layerHeaders]),
+  Layer.provide([FakeRegistry, BrowserViewer.ViewerResolver.layerHeaders]),
   Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
   Layer.provideMerge(FetchHttpClient.layer)
 )
@@ -233,7 +240,7 @@ const TestServer = BrowserApi.layerServe({ heartbeatInterval: "50 millis" }).pip
 /** Another server over the fake registry, with other options. */
 const serverWith = (options: BrowserApi.Options) =>
   BrowserApi.layerServe(options).pipe(
-    Layer.provide([FakeRegistry, BrowserApi.ViewerResolver.layerHeaders]),
+    Layer.provide([FakeRegistry, BrowserViewer.ViewerResolver.layerHeaders]),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
   )
 
@@ -299,11 +306,11 @@ const decodeJson = <S extends Schema.Top & { readonly DecodingServices: never }>
   Schema.decodeUnknownSync(Schema.fromJsonString(schema))(sent.text)
 
 /** Asserts the status and the exact error body. */
-const assertError = (sent: Sent, status: number, code: BrowserApi.Code, message?: string, label?: string) => {
+const assertError = (sent: Sent, status: number, code: BrowserErrors.Code, message?: string, label?: string) => {
   assert.strictEqual(sent.status, status, `${label ?? ""} ${sent.text}`)
   assert.match(sent.contentType ?? "", /^application\/json/)
   assert.deepStrictEqual(JSON.parse(sent.text), {
-    error: { code, message: message ?? BrowserApi.codes[code].message }
+    error: { code, message: message ?? BrowserErrors.codes[code].message }
   })
 }
 
@@ -623,7 +630,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
   })
 
   describe("errors → HTTP", () => {
-    const table: ReadonlyArray<readonly [string, number, BrowserApi.Code, string?]> = [
+    const table: ReadonlyArray<readonly [string, number, BrowserErrors.Code, string?]> = [
       ["fail-invalid", 400, "invalid_request"],
       ["fail-profile", 400, "invalid_profile"],
       ["fail-cursor", 400, "cursor_out_of_range"],
@@ -748,7 +755,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
             ["PUT", `${w1}/cancel`, "POST"],
             ["POST", `${w1}/events`, "GET"],
             ["POST", "/api/hosts/rt-legacy/workers", "GET"],
-            ["DELETE", BrowserApi.openApiPath, "GET"]
+            ["DELETE", BrowserHttpApi.openApiPath, "GET"]
           ] as const
         ) {
           for (const headers of [ws1, {}]) {
@@ -762,7 +769,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
 
   describe("body limit", () => {
     const jsonHeaders = { ...ws1, "content-type": "application/json" }
-    const tooLarge = JSON.stringify(BrowserApi.errorBody("payload_too_large"))
+    const tooLarge = JSON.stringify(BrowserErrors.errorBody("payload_too_large"))
 
     it.effect("a Content-Length over the limit is 413 before the body is sent, and the connection is closed", () =>
       Effect.gen(function*() {
@@ -944,7 +951,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
         const frames = dataFrames(text)
         assert.deepStrictEqual(frames.at(-1), {
           event: "error",
-          data: JSON.stringify({ code: "subscriber_lagged", message: BrowserApi.codes.subscriber_lagged.message })
+          data: JSON.stringify({ code: "subscriber_lagged", message: BrowserErrors.codes.subscriber_lagged.message })
         })
         assert.deepStrictEqual(frames.slice(1, -1).map((f) => f.id), ["1", "2", "3", "4", "5"])
       }))
@@ -954,7 +961,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
         const text = yield* watch(`${workerRoute("w-store")}/events`, () => false)
         assert.deepStrictEqual(dataFrames(text).at(-1), {
           event: "error",
-          data: JSON.stringify({ code: "runtime_error", message: BrowserApi.codes.runtime_error.message })
+          data: JSON.stringify({ code: "runtime_error", message: BrowserErrors.codes.runtime_error.message })
         })
       }))
 
@@ -987,7 +994,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
   describe("OpenAPI", () => {
     it.effect("the document is served and lists every route", () =>
       Effect.gen(function*() {
-        const sent = yield* send("GET", BrowserApi.openApiPath)
+        const sent = yield* send("GET", BrowserHttpApi.openApiPath)
         assert.strictEqual(sent.status, 200)
         const spec = JSON.parse(sent.text)
         assert.strictEqual(spec.info.title, "Yoi Worker Runtime — browser API")
@@ -1052,7 +1059,7 @@ const BackendServer = HttpRouter.serve(
   ),
   { disableLogger: true, disableListenLog: true, routerConfig: BrowserApi.routerConfig }
 ).pipe(
-  Layer.provide([FakeRegistry, BrowserApi.ViewerResolver.layerHeaders]),
+  Layer.provide([FakeRegistry, BrowserViewer.ViewerResolver.layerHeaders]),
   Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
   Layer.provideMerge(FetchHttpClient.layer)
 )

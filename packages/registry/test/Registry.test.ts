@@ -1,4 +1,4 @@
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, Layer } from "effect"
 import { registryBehaviour } from "./suite/RegistryBehaviour.ts"
 
@@ -9,7 +9,7 @@ registryBehaviour("embedded source", (runtimeId) =>
       runtimeId,
       displayName: "Embedded",
       workspace: "ws-a",
-      client: EmbeddedClient.layer.pipe(Layer.provide(RuntimePresets.layerMemory({ runtimeId })))
+      client: EmbeddedRuntimeClient.layer.pipe(Layer.provide(RuntimePresets.layerMemory({ runtimeId })))
     },
     secrets: []
   }))

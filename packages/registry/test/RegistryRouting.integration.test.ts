@@ -6,13 +6,13 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { RuntimeClient } from "@yoi/domain"
 import { Audit, Policy, Registry } from "@yoi/registry"
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, FileSystem, Layer, Stream } from "effect"
 
 const viewer: Policy.Viewer = { id: "alice", workspace: "ws" }
 
 const durable = (runtimeId: string, directory: string, allocationDirectory: string) =>
-  EmbeddedClient.layer.pipe(
+  EmbeddedRuntimeClient.layer.pipe(
     Layer.provide(RuntimePresets.layerFileSystem({ runtimeId, directory, allocationDirectory })),
     Layer.provide(NodeServices.layer),
     Layer.orDie

@@ -1,9 +1,9 @@
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Layer } from "effect"
 import { runtimeBehaviour } from "./suite/RuntimeBehaviour.ts"
 
 runtimeBehaviour("embedded client, memory adapters", (config) =>
-  EmbeddedClient.layer.pipe(
+  EmbeddedRuntimeClient.layer.pipe(
     Layer.provide(RuntimePresets.layerMemory({
       runtimeId: "test-runtime",
       engine: config.engine,

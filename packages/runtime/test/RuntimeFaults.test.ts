@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
 import { Errors, LlmEngine, LlmProviders, RuntimeClient, WorkerStore } from "@yoi/domain"
-import { EmbeddedClient, Runtime } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, Runtime } from "@yoi/runtime"
 import { Effect, Fiber, Layer, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 
@@ -38,7 +38,7 @@ const faultyStore = (faults: Faults) =>
   )
 
 const harness = (faults: Faults, engine: Layer.Layer<LlmEngine.LlmEngine>) =>
-  EmbeddedClient.layer.pipe(
+  EmbeddedRuntimeClient.layer.pipe(
     Layer.provide(Runtime.layerNoDeps({ runtimeId: "faults" })),
     Layer.provide([
       faultyStore(faults),

@@ -6,7 +6,7 @@
  * **Details** `POST /rpc` checks, in this order and before any RPC runs: the bearer token (401 `Unauthorized`,
  * before a byte of the body is read), the content type (415), the size (413), then the body itself (`RpcGuard`,
  * 400). Each refusal is one typed domain error as JSON (`{"_tag":"InvalidRequest","field",…}`), which the registry's
- * `RemoteRuntime` turns back into that typed failure of every request the body carried. `RuntimeAuth` still checks
+ * `HttpRuntimeClient` turns back into that typed failure of every request the body carried. `RuntimeAuth` still checks
  * every RPC too. An unknown path is a typed 404 and a wrong method a typed 405, never an empty answer.
  *
  * It serves whatever `Runtime` it is given on whatever `HttpServer` is provided: adapters and the Node server are

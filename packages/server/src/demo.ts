@@ -5,7 +5,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { RuntimeClient } from "@yoi/domain"
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Console, Effect, Layer, Stream } from "effect"
 
 const program = Effect.gen(function*() {
@@ -36,7 +36,7 @@ const program = Effect.gen(function*() {
   )
 })
 
-const Embedded = EmbeddedClient.layer.pipe(
+const Embedded = EmbeddedRuntimeClient.layer.pipe(
   Layer.provide(RuntimePresets.layerMemory({ runtimeId: "demo", engine: { delay: "40 millis" } }))
 )
 

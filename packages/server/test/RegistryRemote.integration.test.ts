@@ -11,7 +11,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Audit, Policy, Registry } from "@yoi/registry"
 import { registryBehaviour } from "@yoi/registry/test/suite/RegistryBehaviour"
 import { waitFor } from "@yoi/registry/test/support/live"
-import { EmbeddedClient, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { createServer as createHttpServer, request as httpRequest } from "node:http"
@@ -76,7 +76,9 @@ describe("registry with runtimes that are down or silent", () => {
               runtimeId: "healthy",
               displayName: "Healthy",
               workspace: "ws-a",
-              client: EmbeddedClient.layer.pipe(Layer.provide(RuntimePresets.layerMemory({ runtimeId: "healthy" })))
+              client: EmbeddedRuntimeClient.layer.pipe(
+                Layer.provide(RuntimePresets.layerMemory({ runtimeId: "healthy" }))
+              )
             },
             { kind: "remote", runtimeId: "down", displayName: "Down", workspace: "ws-a", url: down },
             { kind: "remote", runtimeId: "silent", displayName: "Silent", workspace: "ws-a", url: silent.url }

@@ -8,8 +8,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert, describe, layer } from "@effect/vitest"
-import { Errors, RuntimeClient, RuntimeRpcs } from "@yoi/domain"
-import { RemoteRuntime } from "@yoi/registry"
+import { Errors, HttpRuntimeClient, RuntimeClient, RuntimeRpcs } from "@yoi/domain"
 import { RuntimePresets } from "@yoi/runtime"
 import { Arbitrary, Effect, Layer, Redacted, Result, Schema, Stream } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
@@ -32,7 +31,7 @@ const ServerLayer = Server.layer({ token, maxBodyBytes }).pipe(
 
 /** A well-behaved client next to the fuzzer, to show the server still serves. */
 const TestLayer = Layer.provideMerge(
-  Layer.unwrap(Effect.map(baseUrl, (url) => RemoteRuntime.layer({ url, token, timeout: "1000 days" }))),
+  Layer.unwrap(Effect.map(baseUrl, (url) => HttpRuntimeClient.layer({ url, token, timeout: "1000 days" }))),
   ServerLayer
 )
 

@@ -6,7 +6,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert } from "@effect/vitest"
-import { RemoteRuntime } from "@yoi/registry"
+import { HttpRuntimeClient } from "@yoi/domain"
 import { RuntimePresets } from "@yoi/runtime"
 import { runtimeBehaviour } from "@yoi/runtime/test/suite/RuntimeBehaviour"
 import { Effect, FileSystem, Layer, Redacted } from "effect"
@@ -69,7 +69,8 @@ runtimeBehaviour("HTTP, remote client, filesystem adapters", (config) => {
   const client = Layer.unwrap(
     Effect.map(
       HttpServer.HttpServer,
-      (server) => RemoteRuntime.layer({ url: HttpServer.formatAddress(server.address), token, timeout: "1000 days" })
+      (server) =>
+        HttpRuntimeClient.layer({ url: HttpServer.formatAddress(server.address), token, timeout: "1000 days" })
     )
   )
   return client.pipe(Layer.provide(http))

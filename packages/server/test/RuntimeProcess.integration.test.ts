@@ -6,8 +6,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
-import { RemoteRuntime } from "@yoi/registry"
+import { HttpRuntimeClient, type Requests, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
 import { Deferred, Effect, Exit, Layer, Random, Redacted, Stream } from "effect"
 import {
   runCli,
@@ -42,7 +41,7 @@ const withClient = <A, E>(
   clientToken: string | null = token
 ) =>
   Effect.flatMap(RuntimeClient.RuntimeClient, body).pipe(
-    Effect.provide(RemoteRuntime.layer({
+    Effect.provide(HttpRuntimeClient.layer({
       url: server.url,
       token: clientToken === null ? undefined : Redacted.make(clientToken),
       timeout: "30 seconds"

@@ -6,8 +6,7 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert, describe, layer } from "@effect/vitest"
-import { Errors, RuntimeClient } from "@yoi/domain"
-import { RemoteRuntime } from "@yoi/registry"
+import { Errors, HttpRuntimeClient, RuntimeClient } from "@yoi/domain"
 import { RuntimePresets } from "@yoi/runtime"
 import { Effect, Layer, Redacted, Schema, Stream } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
@@ -31,7 +30,7 @@ const withRemote = <A, E>(
 ) =>
   Effect.flatMap(baseUrl, (url) =>
     Effect.flatMap(RuntimeClient.RuntimeClient, body).pipe(
-      Effect.provide(RemoteRuntime.layer({ url, token: clientToken, timeout: "1000 days" }))
+      Effect.provide(HttpRuntimeClient.layer({ url, token: clientToken, timeout: "1000 days" }))
     ))
 
 /** Every response body seen by this file, scanned for the token once all tests ran. */

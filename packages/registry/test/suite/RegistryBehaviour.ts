@@ -5,7 +5,7 @@
  */
 import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Audit, BrowserApi, Policy, Registry } from "@yoi/registry"
+import { Audit, BrowserApi, BrowserErrors, BrowserViewer, Policy, Registry, type RegistrySource } from "@yoi/registry"
 import { Effect, Layer, type Scope, Stream } from "effect"
 import { HttpServer } from "effect/http"
 import { TestClock } from "effect/testing"
@@ -14,7 +14,7 @@ import { waitFor } from "../support/live.ts"
 
 /** A fresh source for one test, and the strings that must never appear in anything the registry returns. */
 export interface SuiteSource {
-  readonly source: Registry.SourceConfig
+  readonly source: RegistrySource.SourceConfig
   readonly secrets: ReadonlyArray<string>
 }
 
@@ -63,7 +63,7 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
       }).pipe(
         Effect.provide(
           BrowserApi.layerServe(options).pipe(
-            Layer.provide(BrowserApi.ViewerResolver.layerHeaders),
+            Layer.provide(BrowserViewer.ViewerResolver.layerHeaders),
             Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
           )
         )
@@ -225,9 +225,9 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
             const workerId = (created.body as { worker: { workerId: string } }).worker.workerId
             const input = `/api/runtimes/rt-under-test/workers/${workerId}/input`
             const overBody = yield* http.json("POST", input, alice, { text: "x".repeat(20 * 1024 * 1024) })
-            assert.deepStrictEqual(overBody, { status: 413, body: BrowserApi.errorBody("payload_too_large") })
+            assert.deepStrictEqual(overBody, { status: 413, body: BrowserErrors.errorBody("payload_too_large") })
             const overInput = yield* http.json("POST", input, alice, { text: "x".repeat(5 * 1024 * 1024) })
-            assert.deepStrictEqual(overInput, { status: 400, body: BrowserApi.errorBody("invalid_request") })
+            assert.deepStrictEqual(overInput, { status: 400, body: BrowserErrors.errorBody("invalid_request") })
             const runtime = yield* http.json("GET", "/api/runtimes/rt-under-test", alice)
             assert.strictEqual((runtime.body as { state: string }).state, "available")
             assert.strictEqual((yield* http.json("POST", input, alice, { text: "fine" })).status, 202)
@@ -247,7 +247,7 @@ export const registryBehaviour = (name: string, makeSource: MakeSource) => {
             yield* registry.cancelRun(alice, ref)
             yield* Effect.flip(registry.stopWorker(mallory, ref))
             yield* registry.stopWorker(alice, ref)
-            const entries = yield* audit.entries
+            const entries = yield* audit.records
             assert.deepStrictEqual(entries.map((e) => [e.viewer, e.action, e.outcome]), [
               ["alice", "create", "ok"],
               ["alice", "input", "ok"],

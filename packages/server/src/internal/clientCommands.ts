@@ -5,8 +5,8 @@
  *
  * **Details**
  * - Every client command has its own `--url` and `--token-file` (nothing shared with `serve`), and talks through the
- *   registry's `RemoteRuntime` client. A transport failure names the URL and the reason (`RemoteRuntime.describe`),
- *   never the token.
+ *   HTTP transport of `RuntimeClient` (`HttpRuntimeClient`, in `@yoi/domain`). A transport failure names the URL and
+ *   the reason (`HttpRuntimeClient.describe`), never the token.
  * - `send` streams the reply and exits by how the run ended; Ctrl-C leaves the run going and says how to follow or
  *   cancel it. `watch` resumes after the last seq it printed, reconnecting with capped exponential backoff and
  *   jitter: one line when the runtime goes away, one when it is back (each attempt only at `--log-level debug`).
@@ -14,8 +14,7 @@
  * Deliberately not here: a retry for anything but `watch` (a command that changes state is not replayed), and any
  * output of the token, a data directory or a URL's credentials.
  */
-import { Errors, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
-import { RemoteRuntime } from "@yoi/registry"
+import { Errors, HttpRuntimeClient, RuntimeClient, type RuntimeEvent } from "@yoi/domain"
 import { Console, Data, DateTime, Duration, Effect, Option, Predicate, Schedule, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { RpcClientError } from "effect/rpc"
@@ -52,7 +51,7 @@ const describeError = (error: { readonly _tag: string }): string => {
 const report = (url: string) => (error: { readonly _tag: string }): Effect.Effect<never, CliExit.Reported> => {
   if (error instanceof CliExit.Reported) return Effect.fail(error)
   if (error instanceof RpcClientError.RpcClientError) {
-    return CliExit.fail(RemoteRuntime.describe(url, error), CliExit.ExitCode.unreachable, error)
+    return CliExit.fail(HttpRuntimeClient.describe(url, error), CliExit.ExitCode.unreachable, error)
   }
   if (error instanceof Errors.WorkerBusy) {
     return CliExit.fail(
@@ -73,7 +72,7 @@ const withClient = <A, E extends { readonly _tag: string }>(
   Effect.gen(function*() {
     const token = yield* Token.load(flags.tokenFile)
     return yield* Effect.flatMap(RuntimeClient.RuntimeClient, body).pipe(
-      Effect.provide(RemoteRuntime.layer({ url: flags.url, token: Option.getOrUndefined(token) }))
+      Effect.provide(HttpRuntimeClient.layer({ url: flags.url, token: Option.getOrUndefined(token) }))
     )
   }).pipe(Effect.catch(report(flags.url)))
 
@@ -306,7 +305,7 @@ const watch = Command.make("watch", {
       }).pipe(
         Effect.catchTag(
           "RpcClientError",
-          (error) => Effect.fail(new Dropped({ description: RemoteRuntime.describe(flags.url, error) }))
+          (error) => Effect.fail(new Dropped({ description: HttpRuntimeClient.describe(flags.url, error) }))
         ),
         Effect.andThen(Effect.fail(new Dropped({ description: "the runtime closed the event stream" }))),
         Effect.catchTag("SubscriberLagged", () => Console.error(`(fell behind; resuming after #${last})`)),

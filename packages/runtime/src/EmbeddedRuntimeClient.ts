@@ -1,5 +1,5 @@
 /**
- * The embedded client: a `RuntimeClient` wired to the `RuntimeRpcs` handlers in the same process, with no
+ * The embedded `RuntimeClient`: a client wired to the `RuntimeRpcs` handlers in the same process, with no
  * serialization and no transport (no HTTP, no socket, no token). It is how a backend — and the registry — call an
  * embedded Runtime, through the same client type they use for remote ones.
  *

@@ -1,23 +1,25 @@
 /**
- * A `RuntimeClient` for a runtime process over HTTP: the `RuntimeRpcs` HTTP protocol with ndjson serialization (so
- * streaming RPCs stream), the bearer token attached to every request, and a timeout on each exchange. The registry
- * and the CLI use it; callers see the same client type as for an embedded Runtime.
+ * The HTTP transport of `RuntimeClient`: the `RuntimeRpcs` HTTP protocol with ndjson serialization (so streaming RPCs
+ * stream), the bearer token attached to every request, and a timeout on each exchange. Callers see the same client
+ * type as for an embedded Runtime (`EmbeddedRuntimeClient` in `@yoi/runtime`).
+ *
+ * **Why in domain** The registry (remote sources) and the CLI (client commands) both need it, and neither should
+ * depend on the other for it. It needs nothing but `effect` (`effect/http`, `effect/rpc`) and the protocol beside it
+ * (`RuntimeRpcs`, `RuntimeClient`): it is the wire contract's own client, as `RuntimeRpcs` is its server's contract.
  *
  * **Details**
  * - The token is `Redacted` end to end and only ever leaves as an `Authorization` header. The timeout bounds the
  *   time to the response headers, not the length of a stream, so watches can stay open.
- * - A runtime rejects a whole body it will not read (too large, unauthenticated, malformed) with an HTTP 4xx whose
- *   JSON body is a typed `InvalidRequest` or `Unauthorized`. The RPC client would only see "an empty response";
- *   this client turns such an answer into that typed failure of every request the body carried, so a caller gets
- *   the same typed error over HTTP as from an embedded Runtime. Any other non-2xx answer is an `RpcClientError`
- *   whose reason keeps the status (`classify`).
- * - `classify` / `describe` say why an exchange failed (refused, timeout, HTTP status, …) for people and for the
- *   registry's health, without the token.
+ * - A 4xx whose JSON body is a typed `InvalidRequest` or `Unauthorized` (a body the runtime will not read) becomes
+ *   that typed failure of every request the body carried, as from an embedded Runtime; any other non-2xx answer is
+ *   an `RpcClientError` whose reason keeps the status. `classify` / `describe` say why, without the token.
  */
-import { type Errors, RuntimeClient, RuntimeRpcs } from "@yoi/domain"
 import { Duration, Effect, Layer, Predicate, Redacted, Result, Schema } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "effect/http"
 import { RpcClient, type RpcClientError, RpcSerialization } from "effect/rpc"
+import type * as Errors from "./Errors.ts"
+import * as RuntimeClient from "./RuntimeClient.ts"
+import * as RuntimeRpcs from "./RuntimeRpcs.ts"
 
 /** @category models */
 export interface Options {

@@ -1,38 +1,23 @@
 /**
- * Adapter: a read-only `SourceClient` over legacy pod metadata (`<dataDir>/pods/*\/metadata.json`) for one workspace
- * root — the local pod compatibility projection of `shared/reference/legacy-pod.md` §9.
+ * A read-only `SourceClient` over legacy pod metadata for one workspace root — the local pod compatibility
+ * projection of `shared/reference/legacy-pod.md` §9. The metadata comes from the `LegacyPods` port (adapter:
+ * `LegacyPodMetadata`); the projection rules are here: which pods this workspace sees, one Worker per `pod_name`
+ * (the authority, not the directory name) with an opaque derived id (`boundedIdentifier("local-pod-", pod_name)`,
+ * §10) and a sanitized label, and a diagnostic (see `diagnostics`) for every entry not shown — never a failure.
+ * Every `listWorkers`, `getWorker` and `probe` scans afresh, so the projection is always current.
  *
- * Every `listWorkers`, `getWorker` and `probe` re-scans the pods directory, so the projection is always current:
- * at most `maxScan` entries (default 256) in name order, each `metadata.json` decoded with `Schema` (unknown fields
- * ignored). Entries that cannot be used are skipped with a diagnostic, never a failure:
- * - `local_pod_metadata_unreadable` (warning): missing, not a regular file, larger than 1 MiB, or unreadable;
- * - `local_pod_metadata_invalid` (warning): not JSON, not the metadata shape, or a `pod_name` another entry has;
- * - `local_pod_workspace_root_missing` (warning): no (or an empty) `workspace_root`;
- * - `local_pod_workspace_not_visible` (info): another workspace's pod — roots compared lexically, trailing slashes
- *   trimmed;
- * - `local_pod_registry_unavailable` (warning): the data directory or its `pods` directory cannot be listed (the
- *   list is then empty);
- * - `local_pod_scan_limited` (info): more than `maxScan` entries; only the first `maxScan` by name were read.
- * At most `maxDiagnostics` (default 16) are reported, in scan order. Their messages are fixed strings: they never
- * name a path, a pod, a session or another workspace root.
+ * Deliberately not here: file I/O (the port's), talking to a legacy pod (every command is `OperationUnsupported`),
+ * liveness checks, the spawn/peer/delegation columns, and any write.
  *
- * A pod becomes a `WorkerView` with an opaque derived id (`boundedIdentifier("local-pod-", pod_name)`, §10; the
- * metadata's `pod_name` is the authority, not the directory name), a sanitized label as its display name, and
- * status `idle` when the metadata has an `active` session, `stopped` when it is metadata only (the legacy `state`
- * `active` / `metadata_only`: the pod may be running, but nothing here can reach it, so it is never `running`).
- *
- * Deliberately not here: talking to a legacy pod (every command is `OperationUnsupported` until a later issue
- * connects them), liveness checks of sockets or pids, the spawn/peer/delegation columns, and any write.
- *
- * **Details** The SHA-256 of the derived ids comes from `effect/crypto`'s `Digest` service when the caller provides
- * one (e.g. `NodeCrypto.layerDigest`), otherwise from the core `Digest.layerWebCrypto` (`globalThis.crypto.subtle`,
- * present in Node 22 and secure browser contexts) — so `make` needs only `FileSystem | Path`.
+ * **Details** SHA-256 of the derived ids comes from `effect/crypto`'s `Digest` service when the caller provides one
+ * (e.g. `NodeCrypto.layerDigest`), else from the core `Digest.layerWebCrypto`, so `make` needs only `LegacyPods`.
  */
-import { Errors } from "@yoi/domain"
-import { Effect, FileSystem, Option, Path, Schema, Stream } from "effect"
+import { Errors, LegacyPods } from "@yoi/domain"
+import { Effect, Option, Result, Schema, Stream } from "effect"
 import { Digest } from "effect/crypto"
+import * as RegistryErrors from "./RegistryErrors.ts"
 import type * as SourceClient from "./SourceClient.ts"
-import type * as Views from "./Views.ts"
+import * as Views from "./Views.ts"
 
 /** @category models */
 export interface Options {
@@ -55,7 +40,6 @@ export interface Options {
 const MAX_IDENTIFIER_LENGTH = 120
 const DIGEST_HEX_LENGTH = 16
 const MAX_LABEL_LENGTH = 80
-const MAX_METADATA_BYTES = 1024 * 1024
 
 /** C0/C1 controls and DEL, the bidi embedding/override/isolate marks, and the line/paragraph separators. */
 const unsafeDisplayCharacters = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029/\\]/gu
@@ -132,17 +116,6 @@ const lexicalRoot = (root: string): string => {
 // Metadata
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The fields of pod-store `metadata.json` (§7) this projection reads; everything else is ignored. */
-const PodMetadata = Schema.Struct({
-  pod_name: Schema.NonEmptyString,
-  active: Schema.optional(Schema.NullOr(Schema.Struct({ session_id: Schema.String }))),
-  workspace_root: Schema.optional(Schema.NullOr(Schema.String)),
-  resolved_manifest_snapshot: Schema.optional(Schema.Unknown)
-})
-type PodMetadata = typeof PodMetadata.Type
-
-const decodeMetadata = Schema.decodeUnknownOption(Schema.fromJsonString(PodMetadata))
-
 /** A manifest hint is a string or an object with a string `name`. */
 const NameHint = Schema.Union([Schema.String, Schema.Struct({ name: Schema.String })])
 const hintText = (hint: typeof NameHint.Type): string => typeof hint === "string" ? hint : hint.name
@@ -172,12 +145,14 @@ const profileNameOf = (snapshot: unknown): string => {
 // The source
 // ---------------------------------------------------------------------------------------------------------------
 
-const diagnostic = (
-  level: Views.DiagnosticView["level"],
-  code: string,
-  message: string
-): Views.DiagnosticView => ({ level, code, message })
+const diagnostic = Views.diagnosticView
 
+/**
+ * Why an entry is not shown, with fixed messages (never a path, a pod, a session or another workspace root):
+ * unreadable or invalid metadata (as the port says, or a `pod_name` another entry has), no `workspace_root`,
+ * another workspace's pod (roots compared lexically, trailing slashes trimmed), an unlistable pods directory (the
+ * list is then empty), or more than `maxScan` entries. At most `maxDiagnostics` (default 16), in scan order.
+ */
 const diagnostics = {
   unreadable: diagnostic("warning", "local_pod_metadata_unreadable", "legacy pod metadata could not be read"),
   invalid: diagnostic("warning", "local_pod_metadata_invalid", "legacy pod metadata is not valid pod metadata"),
@@ -208,13 +183,6 @@ const diagnostics = {
   )
 } as const
 
-/** One entry of the pods directory: a pod to show, or why not. */
-type Entry =
-  | { readonly _tag: "Pod"; readonly metadata: PodMetadata }
-  | { readonly _tag: "Skipped"; readonly diagnostic: Views.DiagnosticView }
-
-const skipped = (diagnostic: Views.DiagnosticView): Entry => ({ _tag: "Skipped", diagnostic })
-
 interface Scan {
   readonly workers: ReadonlyArray<Views.WorkerView>
   readonly diagnostics: ReadonlyArray<Views.DiagnosticView>
@@ -229,60 +197,40 @@ const workerStatuses: ReadonlyArray<string> = ["idle", "running", "stopped", "fa
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: Options) {
-  const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
-  const { runtimeId } = options
+  const pods = yield* LegacyPods.LegacyPods
+  const { runtimeId, dataDir } = options
   const maxScan = Math.max(0, options.maxScan ?? 256)
   const maxDiagnostics = Math.max(0, options.maxDiagnostics ?? 16)
-  const podsDir = path.join(options.dataDir, "pods")
   const workspaceRoot = lexicalRoot(options.workspaceRoot)
 
   /** Derived ids of the names seen in the last scan, so a steady directory is hashed once. */
   let idCache = new Map<string, string>()
 
-  const readEntry = (name: string): Effect.Effect<Entry> => {
-    const file = path.join(podsDir, name, "metadata.json")
-    return fs.stat(file).pipe(
-      Effect.flatMap((info) =>
-        // A FIFO or device would block the read; a huge file is not metadata.
-        info.type !== "File" || info.size > BigInt(MAX_METADATA_BYTES)
-          ? Effect.succeed(skipped(diagnostics.unreadable))
-          : fs.readFileString(file).pipe(
-            Effect.map((text): Entry =>
-              Option.match(decodeMetadata(text), {
-                onNone: () => skipped(diagnostics.invalid),
-                onSome: (metadata) => {
-                  const root = metadata.workspace_root
-                  if (root === undefined || root === null || root === "") return skipped(diagnostics.rootMissing)
-                  if (lexicalRoot(root) !== workspaceRoot) return skipped(diagnostics.notVisible)
-                  return { _tag: "Pod", metadata }
-                }
-              })
-            )
-          )
-      ),
-      Effect.catch(() => Effect.succeed(skipped(diagnostics.unreadable)))
-    )
+  /** A record's metadata if this workspace may see it, else the diagnostic that says why not. */
+  const visible = (record: LegacyPods.PodRecord): Result.Result<LegacyPods.PodMetadata, Views.DiagnosticView> => {
+    if (record._tag === "Unreadable") return Result.fail(diagnostics.unreadable)
+    if (record._tag === "Invalid") return Result.fail(diagnostics.invalid)
+    const root = record.metadata.workspace_root
+    if (root === undefined || root === null || root === "") return Result.fail(diagnostics.rootMissing)
+    if (lexicalRoot(root) !== workspaceRoot) return Result.fail(diagnostics.notVisible)
+    return Result.succeed(record.metadata)
   }
 
   const scan: Effect.Effect<Scan> = Effect.gen(function*() {
-    const listing = yield* fs.readDirectoryEntries(podsDir).pipe(Effect.option)
-    if (Option.isNone(listing)) {
+    const listing = yield* pods.scan({ dataDir, maxScan })
+    if (listing._tag === "Unavailable") {
       return { workers: [], diagnostics: [diagnostics.unavailable].slice(0, maxDiagnostics) }
     }
-    // Plain files are never pods (lock files, editor droppings); directories, links and unknowns are tried.
-    const names = listing.value.filter((entry) => entry.type !== "File").map((entry) => entry.name).sort()
-    const found: Array<Views.DiagnosticView> = names.length > maxScan ? [diagnostics.scanLimited] : []
-    const entries = yield* Effect.forEach(names.slice(0, maxScan), readEntry, { concurrency: 8 })
-
+    const found: Array<Views.DiagnosticView> = listing.limited ? [diagnostics.scanLimited] : []
     const nextCache = new Map<string, string>()
     const workers: Array<Views.WorkerView> = []
-    for (const entry of entries) {
-      if (entry._tag === "Skipped") {
-        found.push(entry.diagnostic)
+    for (const record of listing.records) {
+      const shown = visible(record)
+      if (Result.isFailure(shown)) {
+        found.push(shown.failure)
         continue
       }
-      const { metadata } = entry
+      const metadata = shown.success
       if (nextCache.has(metadata.pod_name)) {
         found.push(diagnostics.duplicate)
         continue
@@ -290,24 +238,19 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const workerId = idCache.get(metadata.pod_name) ?? (yield* boundedIdentifier("local-pod-", metadata.pod_name))
       nextCache.set(metadata.pod_name, workerId)
       const label = sanitizeLabel(metadata.pod_name)
-      const displayName = label === "" ? "legacy pod" : label
-      workers.push({
+      workers.push(Views.legacyPodWorkerView({
         runtimeId,
         workerId,
-        displayName,
-        displayRef: `${displayName}@${runtimeId}`,
-        implementation: "legacy_compatibility",
-        status: metadata.active !== undefined && metadata.active !== null ? "idle" : "stopped",
-        profileName: profileNameOf(metadata.resolved_manifest_snapshot),
-        queueLength: 0,
-        capabilities: { canAcceptInput: false, canCancel: false, canStop: false }
-      })
+        displayName: label === "" ? "legacy pod" : label,
+        active: metadata.active !== undefined && metadata.active !== null,
+        profileName: profileNameOf(metadata.resolved_manifest_snapshot)
+      }))
     }
     idCache = nextCache
     return { workers, diagnostics: found.slice(0, maxDiagnostics) }
   })
 
-  const unsupported = (operation: string) => new Errors.OperationUnsupported({ runtimeId, operation })
+  const unsupported = (operation: string) => new RegistryErrors.OperationUnsupported({ runtimeId, operation })
 
   const client: SourceClient.SourceClient = {
     capabilities: { canCreateWorkers: false, canAcceptInput: false, canStreamEvents: false },
@@ -317,8 +260,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         counts: { idle, running: 0, stopped: workers.length - idle, failed: 0, total: workers.length },
         diagnostics
       }
-    }).pipe(Effect.withSpan("LegacySource.probe")),
-    listWorkers: Effect.fn("LegacySource.listWorkers")(function*(list: {
+    }).pipe(Effect.withSpan("LegacyPodSource.probe")),
+    listWorkers: Effect.fn("LegacyPodSource.listWorkers")(function*(list: {
       readonly status?: string | undefined
       readonly limit: number
     }) {
@@ -332,10 +275,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       const { workers } = yield* scan
       return workers.filter((w) => status === undefined || w.status === status).slice(0, Math.max(0, list.limit))
     }),
-    getWorker: Effect.fn("LegacySource.getWorker")(function*(workerId: string) {
+    getWorker: Effect.fn("LegacyPodSource.getWorker")(function*(workerId: string) {
       const { workers } = yield* scan
       const worker = workers.find((w) => w.workerId === workerId)
-      if (worker === undefined) return yield* new Errors.UnknownWorker({ runtimeId, workerId })
+      if (worker === undefined) return yield* new RegistryErrors.UnknownWorker({ runtimeId, workerId })
       return worker
     }),
     createWorker: () => Effect.fail(unsupported("createWorker")),

@@ -1,15 +1,20 @@
 /**
- * `LegacySource` on a real temp directory of legacy pod metadata: the projection, its diagnostics and bounds, the
+ * `LegacyPodSource` over `LegacyPodMetadata` on a real temp directory of legacy pod metadata: the projection, its diagnostics and bounds, the
  * derived ids and labels, unsupported commands, and that nothing path-, pod- or workspace-shaped leaks into a view,
  * a diagnostic or an error.
  */
 import { NodeCrypto, NodeServices } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
+import { LegacyPodMetadata } from "@yoi/adapters"
 import { Errors, Ids } from "@yoi/domain"
 import { Effect, FileSystem, Layer, Path, Schema, Stream } from "effect"
 import { Digest } from "effect/crypto"
 import { execFileSync } from "node:child_process"
-import * as LegacySource from "../src/LegacySource.ts"
+import * as Audit from "../src/Audit.ts"
+import * as LegacyPodSource from "../src/LegacyPodSource.ts"
+import * as Policy from "../src/Policy.ts"
+import * as Registry from "../src/Registry.ts"
+import * as RegistryErrors from "../src/RegistryErrors.ts"
 
 const RUNTIME_ID = "legacy-local"
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$/
@@ -53,11 +58,11 @@ const fixture = Effect.gen(function*() {
     makeDir: (relative: string) => fs.makeDirectory(path.join(podsDir, relative), { recursive: true }),
     writeFile: (relative: string, text: string) => fs.writeFileString(path.join(podsDir, relative), text),
     open: (options: { readonly maxScan?: number; readonly maxDiagnostics?: number; readonly dataDir?: string } = {}) =>
-      LegacySource.make({ runtimeId: RUNTIME_ID, dataDir, workspaceRoot, ...options })
+      LegacyPodSource.make({ runtimeId: RUNTIME_ID, dataDir, workspaceRoot, ...options })
   }
 })
 
-const idOf = (raw: string) => LegacySource.boundedIdentifier("local-pod-", raw)
+const idOf = (raw: string) => LegacyPodSource.boundedIdentifier("local-pod-", raw)
 
 const codesOf = (probe: { readonly diagnostics: ReadonlyArray<{ readonly code: string; readonly level: string }> }) =>
   probe.diagnostics.map((d) => `${d.level}:${d.code}`)
@@ -67,9 +72,9 @@ const body = (id: string) => id.slice("local-pod-".length, -17)
 
 const names = (workers: ReadonlyArray<{ readonly displayName: string }>) => workers.map((w) => w.displayName)
 
-const unsupported = (operation: string) => new Errors.OperationUnsupported({ runtimeId: RUNTIME_ID, operation })
+const unsupported = (operation: string) => new RegistryErrors.OperationUnsupported({ runtimeId: RUNTIME_ID, operation })
 
-describe("LegacySource.boundedIdentifier", () => {
+describe("LegacyPodSource.boundedIdentifier", () => {
   it.effect("is <prefix><body>-<first 16 hex of sha256(raw)> (known SHA-256 vectors)", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* idOf("abc"), `local-pod-abc-${SHA256_ABC.slice(0, 16)}`)
@@ -123,7 +128,7 @@ describe("LegacySource.boundedIdentifier", () => {
       // Ids of long names that share their first 93 characters still differ.
       assert.notStrictEqual(yield* idOf(`${"a".repeat(200)}1`), yield* idOf(`${"a".repeat(200)}2`))
       // A prefix longer than the budget is itself cut; the digest survives.
-      const hugePrefix = yield* LegacySource.boundedIdentifier("p".repeat(200), "abc")
+      const hugePrefix = yield* LegacyPodSource.boundedIdentifier("p".repeat(200), "abc")
       assert.strictEqual(hugePrefix, `${"p".repeat(103)}-${SHA256_ABC.slice(0, 16)}`)
       for (const id of [long, fits, dashy, hugePrefix]) assert.match(id, identifierPattern)
     }))
@@ -143,23 +148,23 @@ describe("LegacySource.boundedIdentifier", () => {
     }))
 })
 
-describe("LegacySource.sanitizeLabel", () => {
+describe("LegacyPodSource.sanitizeLabel", () => {
   it("removes control characters, slashes and bidi marks, and keeps at most 80 characters", () => {
-    assert.strictEqual(LegacySource.sanitizeLabel("a/b\u0007c"), "abc")
-    assert.strictEqual(LegacySource.sanitizeLabel("a\\b\u0000\u001b[31mc\u007f\u0085"), "ab[31mc")
-    assert.strictEqual(LegacySource.sanitizeLabel("line\nbreak\ttab\u2028"), "linebreaktab")
-    assert.strictEqual(LegacySource.sanitizeLabel("evil\u202etxt.exe"), "eviltxt.exe")
-    assert.strictEqual(LegacySource.sanitizeLabel("  coder pod  "), "coder pod")
-    assert.strictEqual(LegacySource.sanitizeLabel("x".repeat(200)), "x".repeat(80))
-    assert.strictEqual(LegacySource.sanitizeLabel("/".repeat(10)), "")
+    assert.strictEqual(LegacyPodSource.sanitizeLabel("a/b\u0007c"), "abc")
+    assert.strictEqual(LegacyPodSource.sanitizeLabel("a\\b\u0000\u001b[31mc\u007f\u0085"), "ab[31mc")
+    assert.strictEqual(LegacyPodSource.sanitizeLabel("line\nbreak\ttab\u2028"), "linebreaktab")
+    assert.strictEqual(LegacyPodSource.sanitizeLabel("evil\u202etxt.exe"), "eviltxt.exe")
+    assert.strictEqual(LegacyPodSource.sanitizeLabel("  coder pod  "), "coder pod")
+    assert.strictEqual(LegacyPodSource.sanitizeLabel("x".repeat(200)), "x".repeat(80))
+    assert.strictEqual(LegacyPodSource.sanitizeLabel("/".repeat(10)), "")
     // Counted in code points: an astral character is never split into a lone surrogate.
-    const emoji = LegacySource.sanitizeLabel("😀".repeat(100))
+    const emoji = LegacyPodSource.sanitizeLabel("😀".repeat(100))
     assert.strictEqual(Array.from(emoji).length, 80)
     assert.strictEqual(emoji, "😀".repeat(80))
   })
 })
 
-layer(NodeServices.layer)("LegacySource", (it) => {
+layer(LegacyPodMetadata.layer.pipe(Layer.provideMerge(NodeServices.layer)))("LegacyPodSource", (it) => {
   it.effect("projects this workspace's pods and skips the rest with §9 diagnostics", () =>
     Effect.gen(function*() {
       const f = yield* fixture
@@ -279,7 +284,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
       yield* f.pod("child", "child", { workspace_root: `${f.workspaceRoot}/sub` })
       yield* f.pod("dotted", "dotted", { workspace_root: `${f.workspaceRoot}/.` })
       yield* f.pod("empty", "empty", { workspace_root: "" })
-      const fromSlashed = yield* LegacySource.make({
+      const fromSlashed = yield* LegacyPodSource.make({
         runtimeId: RUNTIME_ID,
         dataDir: f.dataDir,
         workspaceRoot: `${f.workspaceRoot}//`
@@ -312,7 +317,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
         assert.deepStrictEqual(codesOf(probe), ["warning:local_pod_registry_unavailable"])
         assert.deepStrictEqual(probe.counts, { idle: 0, running: 0, stopped: 0, failed: 0, total: 0 })
         const error = yield* Effect.flip(source.getWorker(yield* idOf("alpha")))
-        assert.instanceOf(error, Errors.UnknownWorker)
+        assert.instanceOf(error, RegistryErrors.UnknownWorker)
       }
       // An existing but empty pods dir is not "unavailable".
       const empty = yield* f.open()
@@ -347,7 +352,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
       assert.strictEqual(probe.counts?.total, 3)
       assert.deepStrictEqual(codesOf(probe), ["info:local_pod_scan_limited"])
       // A pod past the bound cannot be fetched either.
-      assert.instanceOf(yield* Effect.flip(source.getWorker(yield* idOf("e"))), Errors.UnknownWorker)
+      assert.instanceOf(yield* Effect.flip(source.getWorker(yield* idOf("e"))), RegistryErrors.UnknownWorker)
       // Plain files do not use up the bound.
       yield* f.writeFile("0-aaa.lock", "")
       assert.deepStrictEqual((yield* source.listWorkers({ limit: 10 })).map((w) => w.displayName), ["a", "b", "c"])
@@ -376,7 +381,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
       assert.deepStrictEqual((yield* source.probe).counts, { idle: 0, running: 0, stopped: 1, failed: 0, total: 1 })
       yield* f.remove("one")
       const gone = yield* Effect.flip(source.getWorker(one!.workerId))
-      assert.deepStrictEqual(gone, new Errors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: one!.workerId }))
+      assert.deepStrictEqual(gone, new RegistryErrors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: one!.workerId }))
       assert.deepStrictEqual(yield* source.listWorkers({ limit: 10 }), [])
     }))
 
@@ -473,7 +478,7 @@ layer(NodeServices.layer)("LegacySource", (it) => {
       for (const unknown of ["alpha", "local-pod-nope-0000000000000000", "../etc/passwd", ""]) {
         assert.deepStrictEqual(
           yield* Effect.flip(source.getWorker(unknown)),
-          new Errors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: unknown })
+          new RegistryErrors.UnknownWorker({ runtimeId: RUNTIME_ID, workerId: unknown })
         )
       }
     }))
@@ -516,5 +521,40 @@ layer(NodeServices.layer)("LegacySource", (it) => {
         assert.match(view.workerId, identifierPattern)
       }
       for (const d of (yield* source.probe).diagnostics) assert.notMatch(d.message, /[/\\]/)
+    }))
+
+  it.effect("a registry with a legacy source reads pods through the LegacyPods layer the source brings", () =>
+    Effect.gen(function*() {
+      const f = yield* fixture
+      yield* f.pod("alpha", "alpha")
+      yield* f.pod("beta", "beta", { active: undefined })
+      const registryLayer = Registry.layer({
+        sources: [{
+          kind: "legacy",
+          runtimeId: RUNTIME_ID,
+          displayName: "Legacy",
+          workspace: "ws-a",
+          dataDir: f.dataDir,
+          workspaceRoot: f.workspaceRoot,
+          pods: LegacyPodMetadata.layer.pipe(Layer.provide(NodeServices.layer))
+        }]
+      }).pipe(Layer.provide(Layer.mergeAll(Policy.layerWorkspace, Audit.layerMemory())))
+      yield* Effect.gen(function*() {
+        const registry = yield* Registry.RuntimeRegistry
+        const viewer = { id: "alice", workspace: "ws-a" }
+        const [runtime] = yield* registry.listRuntimes(viewer)
+        assert.deepStrictEqual(
+          [runtime?.implementation, runtime?.state, runtime?.counts],
+          ["legacy_compatibility", "available", { idle: 1, running: 0, stopped: 1, failed: 0, total: 2 }]
+        )
+        const { workers } = yield* registry.listWorkers(viewer, {})
+        assert.deepStrictEqual(workers.map((w) => `${w.displayName}:${w.status}`), ["alpha:idle", "beta:stopped"])
+        const ref = { runtimeId: RUNTIME_ID, workerId: workers[0]!.workerId }
+        assert.deepStrictEqual(
+          yield* Effect.flip(registry.sendInput(viewer, ref, { text: "hi" })),
+          unsupported("sendInput")
+        )
+        assert.deepStrictEqual(yield* registry.listRuntimes({ id: "mallory", workspace: "ws-b" }), [])
+      }).pipe(Effect.provide(registryLayer))
     }))
 })
