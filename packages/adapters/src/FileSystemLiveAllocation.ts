@@ -38,6 +38,7 @@ import {
   Option,
   Path,
   type PlatformError,
+  Result,
   Schedule,
   Schema,
   Semaphore
@@ -90,9 +91,6 @@ class LockBusy extends Data.TaggedError("LockBusy")<{}> {}
 
 const io = (message: string) => (cause: PlatformError.PlatformError) => new TableIo({ message, cause })
 const isNotFound = (error: PlatformError.PlatformError) => error.reason._tag === "NotFound"
-
-const sameRef = (a: Ids.WorkerRef, b: Ids.WorkerRef) => a.runtimeId === b.runtimeId && a.workerId === b.workerId
-const keyOf = (owner: Ids.WorkerRef): string => `${owner.runtimeId}\u0000${owner.workerId}`
 
 /**
  * Builds the service over `options.directory` (created if missing), forks the lease-renewal fiber into the current
@@ -265,14 +263,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const claim = Effect.fn("LiveAllocation.claim")(
     function*(owner: Ids.WorkerRef, rules: ReadonlyArray<Worker.ScopeRule>) {
-      if (rules.length > 0) owned.add(keyOf(owner))
-      const conflict = yield* transact<Option.Option<{ readonly owner: Ids.WorkerRef; readonly ruleIndex: number }>>((
-        live,
-        now
-      ) => {
-        const found = Allocation.findConflict(live.map(toAllocation), owner, rules)
-        if (Option.isSome(found)) return [undefined, found] as const
-        const others = live.filter((entry) => !sameRef(entry.owner, owner))
+      if (rules.length > 0) owned.add(Ids.refKey(owner))
+      const checked = yield* transact<Result.Result<void, Errors.ScopeConflict>>((live, now) => {
+        const found = LiveAllocation.checkClaim(live.map(toAllocation), owner, rules)
+        if (Result.isFailure(found)) return [undefined, found] as const
+        const others = live.filter((entry) => !Ids.sameRef(entry.owner, owner))
         if (rules.length === 0) return [others, found] as const
         const entry: StoredEntry = {
           owner: { runtimeId: owner.runtimeId, workerId: owner.workerId },
@@ -283,14 +278,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         }
         return [[...others, entry], found] as const
       })
-      if (Option.isSome(conflict)) {
-        const { owner: competitor, ruleIndex } = conflict.value
-        return yield* new Errors.ScopeConflict({
-          conflictsWith: { runtimeId: competitor.runtimeId, workerId: competitor.workerId },
-          ruleIndex
-        })
-      }
-      if (rules.length === 0) owned.delete(keyOf(owner))
+      if (Result.isFailure(checked)) return yield* checked.failure
+      if (rules.length === 0) owned.delete(Ids.refKey(owner))
     },
     Effect.catchTag("TableIo", (error) => toStoreFailure("claim", error))
   )
@@ -298,10 +287,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const release = Effect.fn("LiveAllocation.release")(
     function*(owner: Ids.WorkerRef) {
       yield* transact((live) => {
-        const others = live.filter((entry) => !sameRef(entry.owner, owner))
+        const others = live.filter((entry) => !Ids.sameRef(entry.owner, owner))
         return [others.length === live.length ? undefined : others, undefined] as const
       })
-      owned.delete(keyOf(owner))
+      owned.delete(Ids.refKey(owner))
     },
     Effect.catchTag("TableIo", (error) => toStoreFailure("release", error))
   )

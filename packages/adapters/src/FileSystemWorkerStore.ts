@@ -42,7 +42,7 @@
  * bundles, compaction or retention, and paths or pids in anything it reports — every `StoreFailure` and diagnostic
  * carries a fixed, path-free message.
  */
-import { Errors, Ids, RuntimeEvent, RuntimeInfo, Transcript, Worker, WorkerStore } from "@yoi/domain"
+import { Errors, Ids, RuntimeEvent, RuntimeInfo, Sorted, Transcript, Worker, WorkerStore } from "@yoi/domain"
 import {
   Clock,
   Deferred,
@@ -50,6 +50,7 @@ import {
   FileSystem,
   Layer,
   Option,
+  Order,
   Path,
   type PlatformError,
   Predicate,
@@ -165,44 +166,6 @@ const splitLines = (bytes: Uint8Array): Array<string> | undefined => {
     start = end + 1
   }
   return start === bytes.length ? lines : undefined
-}
-
-/** Index of the first seq greater than `after` in an ascending array. */
-const firstAfter = (seqs: ReadonlyArray<number>, after: number): number => {
-  let lo = 0
-  let hi = seqs.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (seqs[mid]! > after) hi = mid
-    else lo = mid + 1
-  }
-  return lo
-}
-
-/** Why `change` cannot follow the running state, or `undefined` when it can. Messages name seqs, never paths. */
-const rejection = (
-  lastEventSeq: number,
-  transcriptCount: number,
-  change: WorkerStore.WorkerChange
-): string | undefined => {
-  let nextTranscriptSeq = transcriptCount + 1
-  for (const entry of change.transcript ?? []) {
-    if (entry.seq !== nextTranscriptSeq) {
-      return `transcript seq ${entry.seq} does not continue the transcript (expected ${nextTranscriptSeq})`
-    }
-    nextTranscriptSeq++
-  }
-  let last = lastEventSeq
-  for (const event of change.events ?? []) {
-    if (RuntimeEvent.isTransient(event)) {
-      return `transient event ${event._tag} (seq ${event.seq}) is never persisted`
-    }
-    if (!(event.seq > last)) {
-      return `event seq ${event.seq} does not increase past ${last}`
-    }
-    last = event.seq
-  }
-  return undefined
 }
 
 /** `worker.json` contents that contradict themselves or their directory. */
@@ -633,15 +596,15 @@ export const make = Effect.fnUntraced(function*(
       : Effect.succeed(workers.get(workerId))
 
   const prepare = Effect.fnUntraced(
-    function*(workerId: string, lastEventSeq: number, transcriptCount: number, change: WorkerStore.WorkerChange) {
-      const problem = rejection(lastEventSeq, transcriptCount, change)
-      if (problem !== undefined) return yield* failure("commit", problem)
-      if (change.record !== undefined) {
-        if (change.record.workerId !== workerId) {
-          return yield* failure("commit", "the record belongs to another Worker")
-        }
-        yield* Schema.encodeEffect(WorkerStore.WorkerRecord)(change.record)
-      }
+    function*(
+      workerId: Ids.WorkerId,
+      lastEventSeq: number,
+      transcriptCount: number,
+      change: WorkerStore.WorkerChange
+    ) {
+      const checked = WorkerStore.checkChange(workerId, { lastEventSeq, transcriptCount }, change)
+      if (Result.isFailure(checked)) return yield* checked.failure
+      if (change.record !== undefined) yield* Schema.encodeEffect(WorkerStore.WorkerRecord)(change.record)
       const events = yield* Effect.forEach(
         change.events ?? [],
         (event) =>
@@ -676,7 +639,7 @@ export const make = Effect.fnUntraced(function*(
     )
 
   /** One group commit: validate each queued change in order, write the survivors with one fsync per file. */
-  const writeBatch = Effect.fnUntraced(function*(workerId: string, worker: WorkerState, batch: Array<Pending>) {
+  const writeBatch = Effect.fnUntraced(function*(workerId: Ids.WorkerId, worker: WorkerState, batch: Array<Pending>) {
     const start = worker.marks
     let { eventBytes, lastEventSeq, transcriptBytes, transcriptCount } = start
     let record = worker.record
@@ -768,7 +731,7 @@ export const make = Effect.fnUntraced(function*(
     yield* settle(durable)
   })
 
-  const drain = (workerId: string, worker: WorkerState) =>
+  const drain = (workerId: Ids.WorkerId, worker: WorkerState) =>
     Effect.suspend(() => {
       if (worker.pending.length === 0) return Effect.void
       const batch = worker.pending.splice(0)
@@ -783,7 +746,7 @@ export const make = Effect.fnUntraced(function*(
     })
 
   const commit = Effect.fn("WorkerStore.commit")(
-    function*(workerId: string, change: WorkerStore.WorkerChange) {
+    function*(workerId: Ids.WorkerId, change: WorkerStore.WorkerChange) {
       inFlight++
       let worker = yield* lookup("commit", workerId)
       if (worker === undefined) {
@@ -863,7 +826,7 @@ export const make = Effect.fnUntraced(function*(
       // Snapshot: index length and committed end always move together.
       const total = index.seqs.length
       const end = worker.marks.eventBytes
-      const first = firstAfter(index.seqs, options.after)
+      const first = Sorted.upperBound(index.seqs, options.after, Order.Number)
       const last = Math.min(total, first + Math.floor(options.limit))
       if (first >= last) return []
       const from = index.offsets[first]!

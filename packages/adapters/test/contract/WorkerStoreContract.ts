@@ -194,6 +194,11 @@ const rejections: ReadonlyArray<Rejection> = [
     name: "a new Worker's event with seq 0",
     workerId: w2,
     change: { transcript: [entry(1)], events: [event(0)], record: record(w2, 1) }
+  },
+  {
+    name: "a record of another Worker",
+    workerId: w1,
+    change: { transcript: [entry(4)], events: [event(6)], record: record(w2, 1) }
   }
 ]
 
