@@ -7,6 +7,7 @@
  * servers: each package's own test support) and values only one test file uses.
  */
 import * as Ids from "../../src/Ids.ts"
+import * as LlmEngine from "../../src/LlmEngine.ts"
 import * as Requests from "../../src/Requests.ts"
 import * as RuntimeEvent from "../../src/RuntimeEvent.ts"
 import * as Transcript from "../../src/Transcript.ts"
@@ -105,6 +106,30 @@ export const historyEntry = (
     at: 1_000 + seq,
     ...(interrupted === undefined ? {} : { interrupted })
   })
+
+/** A request to an engine, with the fields engine tests vary. */
+export const engineRequest = (
+  input: string,
+  options: {
+    readonly systemPrompt?: string
+    readonly history?: ReadonlyArray<Transcript.TranscriptEntry>
+    readonly model?: string
+    readonly generation?: LlmEngine.GenerationSettings
+  } = {}
+): LlmEngine.EngineRequest => ({
+  workerId: "w_1",
+  runId: "run_1",
+  profile: new LlmEngine.Profile({
+    name: "test",
+    description: "a test profile",
+    systemPrompt: options.systemPrompt ?? "",
+    tools: [],
+    ...(options.generation === undefined ? {} : { generation: options.generation })
+  }),
+  model: options.model ?? "request-model",
+  history: options.history ?? [],
+  input
+})
 
 /** A durable event; the kind varies with `seq` so a store round-trips more than one shape. */
 export const durableEvent = (seq: number): RuntimeEvent.WorkerEvent => {
