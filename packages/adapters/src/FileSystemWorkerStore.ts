@@ -13,7 +13,7 @@
  * once; a live holder's, never. Closing with nothing in flight leaves the `clean` marker that spares the next open
  * its log checks. Deliberately not here: Worker semantics, config bundles, compaction, and paths in any message.
  */
-import { type Errors, Ids, type RuntimeInfo, Sorted, Transcript, WorkerStore } from "@yoi/domain"
+import { type Errors, Ids, Sorted, Transcript, WorkerStore } from "@yoi/domain"
 import {
   Deferred,
   Effect,
@@ -30,8 +30,7 @@ import {
 } from "effect"
 import * as Format from "./FileSystemStoreFormat.ts"
 import * as LockFile from "./internal/lockFile.ts"
-import * as StoreFiles from "./internal/storeFiles.ts"
-import { concat, failure, platformFailure } from "./internal/storeFiles.ts"
+import { concat, failure, make as makeStoreFiles, platformFailure } from "./internal/storeFiles.ts"
 import * as StoreLock from "./internal/storeLock.ts"
 import * as StoreRecovery from "./internal/storeRecovery.ts"
 
@@ -103,11 +102,8 @@ export const make = Effect.fnUntraced(function*(
   const root = options.directory
   const workersRoot = path.join(root, Format.workersDirectory)
   const token = (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
-  const files = StoreFiles.make(fs, path, token)
-  const diagnostics: Array<RuntimeInfo.Diagnostic> = []
+  const files = makeStoreFiles(fs, path, token)
   const workers = new Map<string, WorkerState>()
-  const quarantined = new Set<string>()
-  let runtime: Option.Option<WorkerStore.RuntimeRecord> = Option.none()
   const runtimeWriter = Semaphore.makeUnsafe(1)
   /** Commits queued or being written, and whether any write failed: a clean marker needs 0 and false. */
   let inFlight = 0
@@ -141,9 +137,8 @@ export const make = Effect.fnUntraced(function*(
     instanceId: `store_${token}`
   })
   const opened = yield* StoreRecovery.open(files, root, isWorkerId)
-  runtime = opened.runtime
-  diagnostics.push(...opened.diagnostics)
-  for (const workerId of opened.quarantined) quarantined.add(workerId)
+  const { diagnostics, quarantined } = opened
+  let runtime = opened.runtime
   for (const [workerId, { record, marks }] of opened.workers) {
     workers.set(workerId, Object.assign(newState(workerId, record, marks), { created: true }))
   }
