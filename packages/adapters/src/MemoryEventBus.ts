@@ -58,7 +58,7 @@ const makeTopics = <A extends { readonly seq: number }>(replay: number) => {
     Effect.gen(function*() {
       const queue = yield* Queue.bounded<A, Lagged | Cause.Done>(Math.max(1, options.capacity))
       const topic = topicFor(key)
-      const start = Sorted.upperBound(topic.ring, options.after, (event, after) => event.seq - after)
+      const start = Sorted.upperBound(topic.ring, options.after, Sorted.bySeq)
       const replayed = topic.ring.slice(start)
       const complete = options.after >= topic.evictedUpTo
       topic.subscribers.add(queue)

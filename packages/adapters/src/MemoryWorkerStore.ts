@@ -60,7 +60,7 @@ export const make: Effect.Effect<WorkerStore.WorkerStore["Service"]> = Effect.sy
       Effect.sync(() => {
         const events = logs.get(workerId)?.events
         if (events === undefined || limit <= 0) return []
-        const start = Sorted.upperBound(events, after, (event, after) => event.seq - after)
+        const start = Sorted.upperBound(events, after, Sorted.bySeq)
         return events.slice(start, start + limit)
       }),
     lastEventSeq: (workerId) => Effect.sync(() => logs.get(workerId)?.events.at(-1)?.seq ?? 0),

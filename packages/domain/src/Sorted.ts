@@ -14,7 +14,7 @@
  *
  * **Details** The key may be of another type than the items (a seq against events), and Effect's `Order`s fit
  * as they are: `upperBound(seqs, 7, Order.Number)`, `upperBound(ids, cursor, Order.String)`,
- * `upperBound(events, after, (event, after) => event.seq - after)`.
+ * `upperBound(events, after, bySeq)`.
  * @category constructors
  */
 export const upperBound = <A, K>(
@@ -31,3 +31,10 @@ export const upperBound = <A, K>(
   }
   return lo
 }
+
+/**
+ * Compares an item carrying a `seq` (an event, a transcript entry) with a seq: the comparison for the first item
+ * after a seq cursor, `upperBound(events, after, bySeq)`.
+ * @category constructors
+ */
+export const bySeq = (item: { readonly seq: number }, seq: number): number => item.seq - seq

@@ -43,7 +43,7 @@ describe("Sorted.upperBound", () => {
   it.effect("the key may be another type than the items (a seq against events)", () =>
     Effect.sync(() => {
       const events = [{ seq: 1 }, { seq: 3 }, { seq: 4 }, { seq: 9 }]
-      const after = (seq: number) => Sorted.upperBound(events, seq, (event, key) => event.seq - key)
+      const after = (seq: number) => Sorted.upperBound(events, seq, Sorted.bySeq)
       assert.deepStrictEqual([0, 1, 2, 3, 4, 8, 9, 10].map(after), [0, 1, 1, 2, 3, 3, 4, 4])
     }))
 
