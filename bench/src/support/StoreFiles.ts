@@ -1,27 +1,24 @@
 /**
  * Writes `FileSystemWorkerStore` directories directly, for volumes too slow to create through the Runtime
- * (10⁶ transcript entries). The layout and the commit point are the adapter's (see its module docs):
- * `<root>/workers/<workerId>/worker.json` = `{ format: 1, record, logs: watermarks }`, `transcript.jsonl` (one
- * encoded `TranscriptEntry` per line), `transcript.idx` (16 zero-padded digits of each line's byte offset and a
- * newline), `events.jsonl` (the durable events of the Worker's last run — seven lines, numbered as if every
- * earlier run had written its seven too; opening a store only checks the log's size, and transcript reads never
- * touch it).
+ * (10⁶ transcript entries), in the adapter's own format (`FileSystemStoreFormat`: file names, line and index
+ * encoding, `worker.json` with its watermarks). `events.jsonl` holds the durable events of the Worker's last run —
+ * seven lines, numbered as if every earlier run had written its seven too; opening a store only checks the log's
+ * size, and transcript reads never touch it.
  *
  * Lines are written from a template checked against the domain schema's own encoding, and every case reads its
  * data back through the store, which decodes each line with the schema and checks seqs against the index.
  */
-import { RuntimeEvent, Transcript, Worker, WorkerStore } from "@yoi/domain"
+import { FileSystemStoreFormat as Format } from "@yoi/adapters"
+import { type RuntimeEvent, Transcript, Worker, WorkerStore } from "@yoi/domain"
 import { Schema } from "effect"
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs"
 import { join } from "node:path"
 
-const INDEX_DIGITS = 16
-const INDEX_ENTRY_BYTES = INDEX_DIGITS + 1
 const BATCH_LINES = 8192
 
-const encodeEntry = Schema.encodeSync(Transcript.TranscriptEntry)
-const encodeRecord = Schema.encodeSync(WorkerStore.WorkerRecord)
-const encodeEvent = Schema.encodeSync(Schema.fromJsonString(RuntimeEvent.WorkerEvent))
+const encodeEntry = Schema.encodeSync(Format.EntryLine)
+const encodeEvent = Schema.encodeSync(Format.EventLine)
+const encodeWorkerFile = Schema.encodeSync(Format.WorkerFile)
 const eventsPerRun = 7
 
 const at = 1_750_000_000_000
@@ -51,7 +48,7 @@ export const checkTemplate = (): void => {
         at: at + seq
       })
     )
-    if (`${JSON.stringify(encoded)}\n` !== entryLine(seq)) {
+    if (`${encoded}\n` !== entryLine(seq)) {
       throw new Error("bench/StoreFiles: the transcript line template no longer matches the schema encoding")
     }
   }
@@ -94,10 +91,10 @@ const lastRunEvents = (run: number, first: number, entries: number): string => {
 
 /** Writes one Worker with `entries` transcript entries (user/assistant pairs) under `<root>/workers/`. */
 export const writeWorker = (root: string, id: string, entries: number): Generated => {
-  const directory = join(root, "workers", id)
+  const directory = join(root, Format.workersDirectory, id)
   mkdirSync(directory, { recursive: true })
-  const transcript = openSync(join(directory, "transcript.jsonl"), "w")
-  const index = openSync(join(directory, "transcript.idx"), "w")
+  const transcript = openSync(join(directory, Format.transcriptLog), "w")
+  const index = openSync(join(directory, Format.transcriptIndex), "w")
   let offset = 0
   try {
     for (let seq = 1; seq <= entries;) {
@@ -105,7 +102,7 @@ export const writeWorker = (root: string, id: string, entries: number): Generate
       let offsets = ""
       for (let i = 0; i < BATCH_LINES && seq <= entries; i++, seq++) {
         const line = entryLine(seq)
-        offsets += `${offset.toString().padStart(INDEX_DIGITS, "0")}\n`
+        offsets += Format.indexEntryText(offset)
         lines += line
         offset += Buffer.byteLength(line)
       }
@@ -119,7 +116,7 @@ export const writeWorker = (root: string, id: string, entries: number): Generate
   const runs = Math.floor(entries / 2)
   const lastEventSeq = runs * eventsPerRun
   const events = runs === 0 ? "" : lastRunEvents(runs, lastEventSeq - eventsPerRun + 1, entries)
-  if (events.length > 0) writeFileSync(join(directory, "events.jsonl"), events)
+  if (events.length > 0) writeFileSync(join(directory, Format.eventLog), events)
   const record = new WorkerStore.WorkerRecord({
     workerId: id as WorkerStore.WorkerRecord["workerId"],
     displayName: "companion",
@@ -135,25 +132,21 @@ export const writeWorker = (root: string, id: string, entries: number): Generate
     seqReserved: lastEventSeq + 1024,
     recentInputs: []
   })
-  const file = {
-    format: 1,
-    record: encodeRecord(record),
-    logs: {
-      eventBytes: Buffer.byteLength(events),
-      lastEventSeq,
-      transcriptBytes: offset,
-      indexBytes: entries * INDEX_ENTRY_BYTES,
-      transcriptCount: entries
-    }
+  const logs: Format.Watermarks = {
+    eventBytes: Buffer.byteLength(events),
+    lastEventSeq,
+    transcriptBytes: offset,
+    indexBytes: entries * Format.indexEntryBytes,
+    transcriptCount: entries
   }
-  writeFileSync(join(directory, "worker.json"), JSON.stringify(file))
+  writeFileSync(join(directory, Format.workerFile), encodeWorkerFile({ format: 1, record, logs }))
   return { transcriptBytes: offset, entries }
 }
 
 /** Writes `workers` Workers of `entriesEach` entries into a new store at `root`. */
 export const writeStore = (root: string, workers: number, entriesEach: number): Generated => {
   checkTemplate()
-  mkdirSync(join(root, "workers"), { recursive: true })
+  mkdirSync(join(root, Format.workersDirectory), { recursive: true })
   let bytes = 0
   for (let i = 0; i < workers; i++) bytes += writeWorker(root, workerId(i), entriesEach).transcriptBytes
   return { transcriptBytes: bytes, entries: workers * entriesEach }

@@ -2,31 +2,16 @@
  * Adapter: the `LiveAllocation` port as one claim table per host directory, shared by every Runtime process on the
  * host (the legacy pod-registry table, `shared/reference/legacy-pod.md` §8, without `flock`).
  *
- * Files in `directory`:
- * - `allocations.json`: `{ entries: [{ owner, rules, instanceId, pid, leaseExpiresAt }] }`. Always replaced whole
- *   (temp file, fsync, rename), so a reader never sees half a table and `list` reads it without the lock. A table
- *   that cannot be decoded is treated as empty with a logged warning (and replaced by the next write) rather than
- *   wedging every claim on the host until someone repairs it by hand.
- * - `allocations.lock`: held around every read-modify-write; a lock file of `internal/lockFile.ts` (created with the
- *   exclusive `wx` flag, holding `{ pid, instanceId, acquiredAt, token }`, removed on release).
- *   A lock whose holder pid is dead, or older than `lockStaleMs`, is broken; otherwise the claim retries every
- *   ~15 ms (jittered) until `lockTimeoutMs`, then fails `StoreFailure("allocation table is busy")`. A lock with no
- *   readable content (its creator died before writing it) is judged by its modification time instead. The `token`
- *   lets a holder remove only its own lock on release. Within one instance, fibers queue on a semaphore first.
- * - `allocations.lock.break`: taken the same way while breaking a stale lock. The breaker re-reads the lock under it,
- *   so two processes that both saw the same stale lock cannot have the slower one remove the lock the faster one
- *   has just created.
+ * `allocations.json` (`{ entries: [{ owner, rules, instanceId, pid, leaseExpiresAt }] }`) is always replaced whole,
+ * so `list` reads it without a lock; one that cannot be decoded is treated as empty (with a warning) rather than
+ * wedging every claim on the host. Every read-modify-write holds `allocations.lock` (`internal/lockFile.ts`): a lock
+ * whose holder is dead or older than `lockStaleMs` is broken, otherwise the claim retries every ~15 ms until
+ * `lockTimeoutMs` ("allocation table is busy"). An entry is live while its pid is alive and its lease unexpired;
+ * each layer renews its own leases every `leaseMs / 3` and removes them when it closes. Time is `Clock`.
  *
- * An entry is live while its pid is alive and its lease has not expired. Stale entries are dropped from `list` and
- * removed (reclaimed) by the next read-modify-write. Each layer renews the leases of its own entries every
- * `leaseMs / 3` and removes them when it closes. Time is `Clock`, so `TestClock` drives leases and lock waits.
- *
- * Deliberately not here: conflict rules (`Allocation.findConflict`, shared with every adapter), validating or
- * normalizing targets (the Runtime does that before claiming), the legacy delegation/deny/segment columns, cleaning
- * up temp files left by a process that died mid-write, and `StoreFailure` messages with paths in them (messages
- * are fixed strings; platform details go to the debug log).
- * Known limit: a holder that keeps the lock longer than `lockStaleMs` (a suspended process) can lose it to a
- * breaker and then, on release, race a new holder; the critical section is one small read and one small write.
+ * Deliberately not here: conflict rules (`LiveAllocation.checkClaim`), validating targets, the legacy
+ * delegation/deny/segment columns, and paths in messages. Known limit: a holder suspended past `lockStaleMs` can lose
+ * the lock to a breaker and then, on release, race a new holder (the critical section is one small read and write).
  */
 import { Allocation, Errors, Ids, LiveAllocation, Worker } from "@yoi/domain"
 import {
@@ -38,6 +23,7 @@ import {
   Option,
   Path,
   type PlatformError,
+  Result,
   Schedule,
   Schema,
   Semaphore
@@ -90,9 +76,6 @@ class LockBusy extends Data.TaggedError("LockBusy")<{}> {}
 
 const io = (message: string) => (cause: PlatformError.PlatformError) => new TableIo({ message, cause })
 const isNotFound = (error: PlatformError.PlatformError) => error.reason._tag === "NotFound"
-
-const sameRef = (a: Ids.WorkerRef, b: Ids.WorkerRef) => a.runtimeId === b.runtimeId && a.workerId === b.workerId
-const keyOf = (owner: Ids.WorkerRef): string => `${owner.runtimeId}\u0000${owner.workerId}`
 
 /**
  * Builds the service over `options.directory` (created if missing), forks the lease-renewal fiber into the current
@@ -265,14 +248,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const claim = Effect.fn("LiveAllocation.claim")(
     function*(owner: Ids.WorkerRef, rules: ReadonlyArray<Worker.ScopeRule>) {
-      if (rules.length > 0) owned.add(keyOf(owner))
-      const conflict = yield* transact<Option.Option<{ readonly owner: Ids.WorkerRef; readonly ruleIndex: number }>>((
-        live,
-        now
-      ) => {
-        const found = Allocation.findConflict(live.map(toAllocation), owner, rules)
-        if (Option.isSome(found)) return [undefined, found] as const
-        const others = live.filter((entry) => !sameRef(entry.owner, owner))
+      if (rules.length > 0) owned.add(Ids.refKey(owner))
+      const checked = yield* transact<Result.Result<void, Errors.ScopeConflict>>((live, now) => {
+        const found = LiveAllocation.checkClaim(live.map(toAllocation), owner, rules)
+        if (Result.isFailure(found)) return [undefined, found] as const
+        const others = live.filter((entry) => !Ids.sameRef(entry.owner, owner))
         if (rules.length === 0) return [others, found] as const
         const entry: StoredEntry = {
           owner: { runtimeId: owner.runtimeId, workerId: owner.workerId },
@@ -283,14 +263,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         }
         return [[...others, entry], found] as const
       })
-      if (Option.isSome(conflict)) {
-        const { owner: competitor, ruleIndex } = conflict.value
-        return yield* new Errors.ScopeConflict({
-          conflictsWith: { runtimeId: competitor.runtimeId, workerId: competitor.workerId },
-          ruleIndex
-        })
-      }
-      if (rules.length === 0) owned.delete(keyOf(owner))
+      if (Result.isFailure(checked)) return yield* checked.failure
+      if (rules.length === 0) owned.delete(Ids.refKey(owner))
     },
     Effect.catchTag("TableIo", (error) => toStoreFailure("claim", error))
   )
@@ -298,10 +272,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const release = Effect.fn("LiveAllocation.release")(
     function*(owner: Ids.WorkerRef) {
       yield* transact((live) => {
-        const others = live.filter((entry) => !sameRef(entry.owner, owner))
+        const others = live.filter((entry) => !Ids.sameRef(entry.owner, owner))
         return [others.length === live.length ? undefined : others, undefined] as const
       })
-      owned.delete(keyOf(owner))
+      owned.delete(Ids.refKey(owner))
     },
     Effect.catchTag("TableIo", (error) => toStoreFailure("release", error))
   )

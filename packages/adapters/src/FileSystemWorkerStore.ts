@@ -1,105 +1,41 @@
 /**
  * Adapter: the `WorkerStore` port on a directory, through Effect's `FileSystem` and `Path` services (never Node
- * directly), for Runtimes whose Workers must survive a restart.
+ * directly), for Runtimes whose Workers must survive a restart. The files are `FileSystemStoreFormat`'s; opening
+ * repairs what a crash left (`internal/storeRecovery.ts`).
  *
- * Layout: `<dir>/runtime.json` and `<dir>/workers/<workerId>/{worker.json, events.jsonl, transcript.jsonl,
- * transcript.idx}`. Records are replaced atomically (a uniquely named temp file in the same directory, write, fsync,
- * rename, fsync the directory). The logs are JSON lines, encoded and decoded with the domain schemas, and only ever
- * appended to.
+ * **Commit point** A commit appends and fsyncs the logs, then replaces `worker.json` (the record and the logs'
+ * watermarks); readers never look past the watermarks. Commits to one Worker queue up: whoever holds its write lock
+ * validates the queue in order (`WorkerStore.checkChange`; a bad change fails alone) and writes the batch with one
+ * fsync per touched log. Different Workers commit in parallel. Event reads use an in-memory (seq, offset) index.
  *
- * **Commit point** `worker.json` holds the Worker record *and* the committed byte length of each log, its last event
- * seq and its transcript count. A commit appends and fsyncs the logs first and then replaces `worker.json`; bytes past
- * those watermarks were never committed. On open, a longer log is truncated back to its watermark (diagnostic
- * `torn_tail_truncated`), a shorter one is cut back to its longest intact prefix (`log_truncated`), and a
- * `worker.json` that cannot be decoded quarantines that Worker (`worker_record_corrupt`: not listed, every call on
- * it fails) while the rest of the store opens.
- *
- * **Clean close** Closing the store's scope with no commit in flight and no failed write leaves a `clean` marker
- * file (written atomically). The next open consumes it (removes it and fsyncs the directory before anything else,
- * so a later crash is never taken for a clean stop) and then reads only each `worker.json`: it skips the per-Worker
- * listing and the three log sizes, which made up most of opening a large store. Nothing is trusted blindly: every
- * append still checks its log against the committed length (cutting a longer tail, refusing a shorter log with a
- * typed failure) and every read is bounded by the watermarks. Without the marker (a crash, a kill, a failed write)
- * the open checks every log as described above.
- *
- * **Group commit** Commits to one Worker queue up; whoever holds the Worker's write lock drains the whole queue,
- * validates each commit in FIFO order against the running state (a bad one fails alone), then writes the batch with
- * one append and one fsync per touched log and one `worker.json` replacement. Different Workers commit in parallel.
- *
- * **Bounded reads** `transcript.idx` holds one fixed-width entry per transcript entry (16 zero-padded decimal digits
- * of its byte offset and a newline), so a page costs one index slice and one transcript slice. Event reads use an
- * in-memory (seq, offset) index, built by one scan on first use and extended by every commit.
- *
- * **One owner** Two stores on one directory would interleave appends and each trust watermarks the other moves, so
- * an open store holds `<dir>/runtime.lock` (a lock file of `internal/lockFile.ts`: created exclusively, holding the
- * pid and a token) until it closes. A second open fails with `StoreFailure("the data directory is in use by another
- * runtime process")` (or "…is already open in this process"). A lock left by a process that died (a crash, a kill)
- * is taken over at once, since its pid is dead; so is one bearing this process's own pid, which can only be a
- * previous incarnation's (a container restarted with the same pid). A lock is never taken over for its age: a live
- * holder keeps it as long as it runs.
- *
- * Deliberately not here: Worker semantics (the Runtime assigns every seq and decides every transition), config
- * bundles, compaction or retention, and paths or pids in anything it reports — every `StoreFailure` and diagnostic
- * carries a fixed, path-free message.
+ * **One owner** An open store holds `<dir>/runtime.lock` until it closes; a second open fails with a path- and
+ * pid-free `StoreFailure`. A lock whose holder is dead, or bears this pid (a previous incarnation), is taken over at
+ * once; a live holder's, never. Closing with nothing in flight leaves the `clean` marker that spares the next open
+ * its log checks. Deliberately not here: Worker semantics, config bundles, compaction, and paths in any message.
  */
-import { Errors, Ids, RuntimeEvent, RuntimeInfo, Transcript, Worker, WorkerStore } from "@yoi/domain"
+import { type Errors, Ids, Sorted, Transcript, WorkerStore } from "@yoi/domain"
 import {
-  Clock,
   Deferred,
   Effect,
   FileSystem,
   Layer,
   Option,
+  Order,
   Path,
-  type PlatformError,
-  Predicate,
   Random,
   Result,
   Schema,
   type Scope,
   Semaphore
 } from "effect"
-import * as AtomicFile from "./internal/atomicFile.ts"
+import * as Format from "./FileSystemStoreFormat.ts"
 import * as LockFile from "./internal/lockFile.ts"
+import { concat, failure, make as makeStoreFiles, platformFailure } from "./internal/storeFiles.ts"
+import * as StoreLock from "./internal/storeLock.ts"
+import * as StoreRecovery from "./internal/storeRecovery.ts"
 
-const RUNTIME_FILE = "runtime.json"
-const WORKERS_DIRECTORY = "workers"
-const WORKER_FILE = "worker.json"
-const EVENT_LOG = "events.jsonl"
-const TRANSCRIPT_LOG = "transcript.jsonl"
-const TRANSCRIPT_INDEX = "transcript.idx"
-const CLEAN_FILE = "clean"
-const LOCK_FILE = "runtime.lock"
-/** A lock file with no readable content this old was left by a creator that died before writing it. */
-const UNREADABLE_LOCK_STALE_MS = 10_000
-const INDEX_DIGITS = 16
-const INDEX_ENTRY_BYTES = INDEX_DIGITS + 1
 const SCAN_CHUNK_BYTES = 64 * 1024
 const NEWLINE = 10
-/** Temp files this adapter creates; leftovers of a crash are removed on open. */
-const temporaryName = /^(?:runtime\.json|worker\.json|clean)\.[a-z0-9]+-[a-z0-9]+\.tmp$/
-
-/** The adapter-private part of `worker.json`: how much of each log is committed. */
-const Watermarks = Schema.Struct({
-  eventBytes: Worker.Count,
-  lastEventSeq: Worker.Count,
-  transcriptBytes: Worker.Count,
-  indexBytes: Worker.Count,
-  transcriptCount: Worker.Count
-})
-type Watermarks = typeof Watermarks.Type
-
-const noLogs: Watermarks = { eventBytes: 0, lastEventSeq: 0, transcriptBytes: 0, indexBytes: 0, transcriptCount: 0 }
-
-const WorkerFileJson = Schema.fromJsonString(Schema.Struct({
-  format: Schema.Literal(1),
-  record: Schema.optional(WorkerStore.WorkerRecord),
-  logs: Watermarks
-}))
-const RuntimeFileJson = Schema.fromJsonString(WorkerStore.RuntimeRecord)
-const EventLine = Schema.fromJsonString(RuntimeEvent.WorkerEvent)
-const EntryLine = Schema.fromJsonString(Transcript.TranscriptEntry)
-const SeqLine = Schema.fromJsonString(Schema.Struct({ seq: Worker.Count }))
 const isWorkerId = Schema.is(Ids.WorkerId)
 
 const encoder = new TextEncoder()
@@ -119,7 +55,7 @@ interface WorkerState {
   readonly directory: string
   record: WorkerStore.WorkerRecord | undefined
   /** Committed watermarks; readers never look past them. */
-  marks: Watermarks
+  marks: Format.Watermarks
   /** Whether the Worker's directory is known to exist. */
   created: boolean
   /** Built on the first `readEvents` that needs it, then extended by every commit. */
@@ -135,110 +71,6 @@ interface PreparedCommit {
   readonly record: WorkerStore.WorkerRecord | undefined
 }
 
-const failure = (operation: string, message: string) => new Errors.StoreFailure({ operation, message })
-
-/** A `StoreFailure` for a platform error: a fixed message plus the error's kind, never its path. */
-const platformFailure = (operation: string, message: string) => (error: PlatformError.PlatformError) =>
-  failure(operation, `${message} (${error.reason._tag})`)
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (chunks.length === 1) return chunks[0]!
-  let length = 0
-  for (const chunk of chunks) length += chunk.length
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.length
-  }
-  return out
-}
-
-const indexEntry = (offset: number): Uint8Array => encoder.encode(`${offset.toString().padStart(INDEX_DIGITS, "0")}\n`)
-
-/** Splits newline-terminated lines; `undefined` when the bytes do not end on a line boundary. */
-const splitLines = (bytes: Uint8Array): Array<string> | undefined => {
-  const lines: Array<string> = []
-  let start = 0
-  for (let end = bytes.indexOf(NEWLINE); end !== -1; end = bytes.indexOf(NEWLINE, start)) {
-    lines.push(decoder.decode(bytes.subarray(start, end)))
-    start = end + 1
-  }
-  return start === bytes.length ? lines : undefined
-}
-
-/** Index of the first seq greater than `after` in an ascending array. */
-const firstAfter = (seqs: ReadonlyArray<number>, after: number): number => {
-  let lo = 0
-  let hi = seqs.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (seqs[mid]! > after) hi = mid
-    else lo = mid + 1
-  }
-  return lo
-}
-
-/** Why `change` cannot follow the running state, or `undefined` when it can. Messages name seqs, never paths. */
-const rejection = (
-  lastEventSeq: number,
-  transcriptCount: number,
-  change: WorkerStore.WorkerChange
-): string | undefined => {
-  let nextTranscriptSeq = transcriptCount + 1
-  for (const entry of change.transcript ?? []) {
-    if (entry.seq !== nextTranscriptSeq) {
-      return `transcript seq ${entry.seq} does not continue the transcript (expected ${nextTranscriptSeq})`
-    }
-    nextTranscriptSeq++
-  }
-  let last = lastEventSeq
-  for (const event of change.events ?? []) {
-    if (RuntimeEvent.isTransient(event)) {
-      return `transient event ${event._tag} (seq ${event.seq}) is never persisted`
-    }
-    if (!(event.seq > last)) {
-      return `event seq ${event.seq} does not increase past ${last}`
-    }
-    last = event.seq
-  }
-  return undefined
-}
-
-/** `worker.json` contents that contradict themselves or their directory. */
-const inconsistent = (workerId: string, record: WorkerStore.WorkerRecord | undefined, logs: Watermarks): boolean =>
-  (record !== undefined && record.workerId !== workerId) ||
-  logs.indexBytes !== logs.transcriptCount * INDEX_ENTRY_BYTES ||
-  (logs.transcriptCount === 0) !== (logs.transcriptBytes === 0) ||
-  (logs.lastEventSeq === 0) !== (logs.eventBytes === 0)
-
-/** The platform cannot open or fsync a directory (some filesystems and operating systems refuse). */
-const refusesDirectorySync = (error: PlatformError.PlatformError): boolean => {
-  const reason = error.reason
-  if (reason._tag === "BadResource" || reason._tag === "PermissionDenied") return true
-  const code = Predicate.hasProperty(reason.cause, "code") ? reason.cause.code : undefined
-  return code === "EINVAL" || code === "ENOTSUP" || code === "EOPNOTSUPP"
-}
-
-const decodeLines = <A>(
-  operation: string,
-  label: string,
-  schema: Schema.Codec<A, string>,
-  bytes: Uint8Array
-): Effect.Effect<Array<A>, Errors.StoreFailure> => {
-  const lines = splitLines(bytes)
-  if (lines === undefined) return Effect.fail(failure(operation, `the ${label} has a damaged line`))
-  return Effect.forEach(lines, (line) => Schema.decodeEffect(schema)(line)).pipe(
-    Effect.catchTag(
-      "SchemaError",
-      () => Effect.fail(failure(operation, `the ${label} has a line that cannot be decoded`))
-    )
-  )
-}
-
-const workerFileText = (record: WorkerStore.WorkerRecord | undefined, logs: Watermarks) =>
-  Schema.encodeEffect(WorkerFileJson)({ format: 1, record, logs })
-
 /** @category models */
 export interface Options {
   /** The store's directory; created if missing. One open store (one process) per directory. */
@@ -251,9 +83,6 @@ export interface Options {
   /** Whether the pid in a found lock is alive. Default: `process.kill(pid, 0)` semantics. */
   readonly isProcessAlive?: ((pid: number) => boolean) | undefined
 }
-
-/** (pid, directory) pairs with a store open in this process: a second open is refused before any file is touched. */
-const openInProcess = new Set<string>()
 
 /**
  * Opens (creating if needed) a store on `options.directory`: loads the runtime record and every Worker record,
@@ -271,154 +100,19 @@ export const make = Effect.fnUntraced(function*(
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const root = options.directory
-  const workersRoot = path.join(root, WORKERS_DIRECTORY)
+  const workersRoot = path.join(root, Format.workersDirectory)
   const token = (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
-  let temporaries = 0
-  const diagnostics: Array<RuntimeInfo.Diagnostic> = []
+  const files = makeStoreFiles(fs, path, token)
   const workers = new Map<string, WorkerState>()
-  const quarantined = new Set<string>()
-  let runtime: Option.Option<WorkerStore.RuntimeRecord> = Option.none()
   const runtimeWriter = Semaphore.makeUnsafe(1)
   /** Commits queued or being written, and whether any write failed: a clean marker needs 0 and false. */
   let inFlight = 0
   let writeFailed = false
 
-  // -- the directory lock ----------------------------------------------------------------------------------------
-
-  const pid = options.pid ?? globalThis.process.pid
-  const isAlive = options.isProcessAlive ?? LockFile.processAlive
-  const lockPath = path.join(root, LOCK_FILE)
-
-  /**
-   * Stale: its holder is dead, or bears our own pid (this process has no other store open here, so it is a previous
-   * incarnation's), or it was never written.
-   */
-  const isStaleLock = (holder: LockFile.Holder) =>
-    holder._tag === "Known"
-      ? Effect.succeed(holder.info.pid === pid || !isAlive(holder.info.pid))
-      : Effect.map(
-        Clock.currentTimeMillis,
-        (now) => holder.modifiedAt !== undefined && now - holder.modifiedAt > UNREADABLE_LOCK_STALE_MS
-      )
-
-  /** Takes the directory for this store until its scope closes, or fails with a path- and pid-free `StoreFailure`. */
-  const lockDirectory = Effect.gen(function*() {
-    const key = `${pid}\u0000${path.resolve(root)}`
-    if (openInProcess.has(key)) return yield* failure("open", "the data directory is already open in this process")
-    openInProcess.add(key)
-    yield* Effect.addFinalizer(() => Effect.sync(() => openInProcess.delete(key)))
-
-    const info: LockFile.LockInfo = {
-      pid,
-      instanceId: `store_${token}`,
-      acquiredAt: yield* Clock.currentTimeMillis,
-      token: yield* LockFile.randomId
-    }
-    const take = Effect.gen(function*() {
-      if (yield* LockFile.createExclusive(fs, lockPath, info)) return true
-      const holder = yield* LockFile.readHolder(fs, lockPath)
-      if (Option.isSome(holder)) {
-        if (!(yield* isStaleLock(holder.value))) return false
-        yield* LockFile.breakIfStale(
-          fs,
-          lockPath,
-          info,
-          isStaleLock,
-          (stale) =>
-            Effect.logWarning("WorkerStore: taking over the data directory from a runtime process that is gone").pipe(
-              Effect.annotateLogs(stale._tag === "Known" ? { previousPid: stale.info.pid } : {})
-            )
-        )
-      }
-      return yield* LockFile.createExclusive(fs, lockPath, info)
-    }).pipe(Effect.mapError(platformFailure("open", "could not lock the data directory")))
-    if (!(yield* take)) {
-      return yield* failure("open", "the data directory is in use by another runtime process")
-    }
-    // Registered before every other finalizer of the store, so it runs after them (the clean marker included).
-    yield* Effect.addFinalizer(() => Effect.ignore(LockFile.releaseIfOwned(fs, lockPath, info)))
-  })
-
-  // -- file primitives (errors are PlatformErrors; callers map them to fixed messages) --------------------------
-
-  const syncDirectory = (directory: string) =>
-    Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (handle) => handle.sync)).pipe(
-      Effect.catchTag("PlatformError", (error) => refusesDirectorySync(error) ? Effect.void : Effect.fail(error))
-    )
-
-  /** Replaces `directory/name` with `text`: temp file, write, fsync, rename. The caller fsyncs the directory. */
-  const replaceFile = (directory: string, name: string, text: string) =>
-    Effect.suspend(() => {
-      const target = path.join(directory, name)
-      const temporary = path.join(directory, `${name}.${token}-${(temporaries++).toString(36)}.tmp`)
-      return AtomicFile.replaceFile(fs, target, temporary, encoder.encode(text))
-    })
-
-  /** The file's text, or none if it does not exist (or, with `notDirectoryIsAbsent`, its directory is a file). */
-  const readOptional = (file: string, notDirectoryIsAbsent = false) =>
-    fs.readFileString(file).pipe(
-      Effect.map(Option.some),
-      Effect.catchTag("PlatformError", (error) =>
-        error.reason._tag === "NotFound" || (notDirectoryIsAbsent && error.reason._tag === "BadResource")
-          ? Effect.succeedNone
-          : Effect.fail(error))
-    )
-
-  const sizeOf = (file: string) =>
-    fs.stat(file).pipe(
-      Effect.map((info) => Number(info.size)),
-      Effect.catchTag("PlatformError", (error) =>
-        error.reason._tag === "NotFound" ? Effect.succeed(0) : Effect.fail(error))
-    )
-
-  /**
-   * Removes a crash's leftover temp files; answers the names listed, `"absent"` when `directory` is no directory
-   * (gone, or a stray file), or `undefined` if the listing failed otherwise.
-   */
-  const removeTemporaries = (directory: string): Effect.Effect<ReadonlySet<string> | "absent" | undefined> =>
-    fs.readDirectory(directory).pipe(
-      Effect.tap((names) =>
-        Effect.forEach(
-          names.filter((name) => temporaryName.test(name)),
-          (name) => Effect.ignore(fs.remove(path.join(directory, name))),
-          { discard: true }
-        )
-      ),
-      Effect.map((names): ReadonlySet<string> | "absent" | undefined => new Set(names)),
-      Effect.catchTag("PlatformError", (error) =>
-        Effect.succeed(
-          // NotFound: removed since the listing; BadResource: ENOTDIR, a stray file where a Worker would be.
-          error.reason._tag === "NotFound" || error.reason._tag === "BadResource" ? "absent" as const : undefined
-        ))
-    )
-
-  /** Exactly the bytes `[from, to)` of `file`, by positional reads; fails if the file ends before `to`. */
-  const readSlice = (operation: string, label: string, file: string, from: number, to: number) =>
-    Effect.scoped(Effect.gen(function*() {
-      const out = new Uint8Array(to - from)
-      if (out.length === 0) return out
-      const handle = yield* fs.open(file, { flag: "r" })
-      let filled = 0
-      while (filled < out.length) {
-        const chunk = yield* handle.readAlloc(out.length - filled, { position: BigInt(from + filled) })
-        if (Option.isNone(chunk)) {
-          return yield* failure(operation, `the ${label} is shorter than its committed length`)
-        }
-        out.set(chunk.value, filled)
-        filled += chunk.value.length
-      }
-      return out
-    })).pipe(
-      Effect.catchTag(
-        "PlatformError",
-        (error) => Effect.fail(platformFailure(operation, `could not read the ${label}`)(error))
-      )
-    )
-
   const newState = (
     workerId: string,
     record: WorkerStore.WorkerRecord | undefined,
-    marks: Watermarks
+    marks: Format.Watermarks
   ): WorkerState => ({
     directory: path.join(workersRoot, workerId),
     record,
@@ -430,198 +124,24 @@ export const make = Effect.fnUntraced(function*(
     indexer: Semaphore.makeUnsafe(1)
   })
 
-  // -- open: runtime record, Worker records, torn tails ---------------------------------------------------------
-
-  /** Cuts logs that are shorter than their watermarks back to their longest intact prefix. */
-  const recoverShortLogs = Effect.fnUntraced(function*(directory: string, marks: Watermarks) {
-    let { eventBytes, lastEventSeq, transcriptBytes, transcriptCount } = marks
-    const eventsFile = path.join(directory, EVENT_LOG)
-    if ((yield* sizeOf(eventsFile)) < marks.eventBytes) {
-      const bytes = (yield* fs.readFile(eventsFile)).subarray(0, marks.eventBytes)
-      eventBytes = 0
-      lastEventSeq = 0
-      for (let end = bytes.indexOf(NEWLINE); end !== -1; end = bytes.indexOf(NEWLINE, eventBytes)) {
-        const seq = Schema.decodeResult(SeqLine)(decoder.decode(bytes.subarray(eventBytes, end)))
-        if (Result.isFailure(seq) || seq.success.seq <= lastEventSeq) break
-        lastEventSeq = seq.success.seq
-        eventBytes = end + 1
-      }
-    }
-    const transcriptFile = path.join(directory, TRANSCRIPT_LOG)
-    const indexFile = path.join(directory, TRANSCRIPT_INDEX)
-    if (
-      (yield* sizeOf(transcriptFile)) < marks.transcriptBytes || (yield* sizeOf(indexFile)) < marks.indexBytes
-    ) {
-      // The transcript itself is the source of truth: keep its intact prefix and rebuild the index from it.
-      const bytes = (yield* fs.readFile(transcriptFile)).subarray(0, marks.transcriptBytes)
-      const index: Array<Uint8Array> = []
-      transcriptBytes = 0
-      transcriptCount = 0
-      for (let end = bytes.indexOf(NEWLINE); end !== -1; end = bytes.indexOf(NEWLINE, transcriptBytes)) {
-        const entry = Schema.decodeResult(EntryLine)(decoder.decode(bytes.subarray(transcriptBytes, end)))
-        if (Result.isFailure(entry) || entry.success.seq !== transcriptCount + 1) break
-        index.push(indexEntry(transcriptBytes))
-        transcriptCount++
-        transcriptBytes = end + 1
-      }
-      yield* Effect.scoped(Effect.gen(function*() {
-        const handle = yield* fs.open(indexFile, { flag: "w" })
-        if (index.length > 0) yield* handle.writeAll(concat(index))
-        yield* handle.sync
-      }))
-    }
-    return {
-      eventBytes,
-      lastEventSeq,
-      transcriptBytes,
-      indexBytes: transcriptCount * INDEX_ENTRY_BYTES,
-      transcriptCount
-    } satisfies Watermarks
-  })
-
-  const loadWorker = Effect.fnUntraced(function*(workerId: string, clean: boolean) {
-    const directory = path.join(workersRoot, workerId)
-    // After a clean close there are no crash leftovers to remove and no tails to check: only the record is read.
-    // Otherwise the listing is the directory check too (one call per Worker fewer than a stat first).
-    const listed = clean ? undefined : yield* removeTemporaries(directory)
-    if (listed === "absent") return
-    const text = yield* readOptional(path.join(directory, WORKER_FILE), clean)
-    let record: WorkerStore.WorkerRecord | undefined
-    let marks = noLogs
-    if (Option.isSome(text)) {
-      const decoded = Schema.decodeResult(WorkerFileJson)(text.value)
-      if (Result.isFailure(decoded) || inconsistent(workerId, decoded.success.record, decoded.success.logs)) {
-        quarantined.add(workerId)
-        diagnostics.push(
-          new RuntimeInfo.Diagnostic({
-            level: "error",
-            code: "worker_record_corrupt",
-            message: "the Worker's stored record cannot be read; the Worker is left out until it is repaired",
-            workerId
-          })
-        )
-        return
-      }
-      record = decoded.success.record
-      marks = decoded.success.logs
-    }
-    if (clean) {
-      if (Option.isSome(text)) {
-        workers.set(workerId, Object.assign(newState(workerId, record, marks), { created: true }))
-      }
-      return
-    }
-    const logs = [
-      { name: EVENT_LOG, label: "event log", committed: (m: Watermarks) => m.eventBytes },
-      { name: TRANSCRIPT_LOG, label: "transcript", committed: (m: Watermarks) => m.transcriptBytes },
-      { name: TRANSCRIPT_INDEX, label: "transcript index", committed: (m: Watermarks) => m.indexBytes }
-    ].map((log) => ({ ...log, file: path.join(directory, log.name) }))
-    // A log the listing does not name was never written (a Worker that never ran has none): its size is 0, with no
-    // stat and no NotFound error per log — which dominated opening a store of many idle Workers.
-    const sizes = yield* Effect.forEach(
-      logs,
-      (log) => listed === undefined || listed.has(log.name) ? sizeOf(log.file) : Effect.succeed(0)
-    )
-    if (logs.some((log, i) => sizes[i]! < log.committed(marks))) {
-      const kept = yield* recoverShortLogs(directory, marks)
-      diagnostics.push(
-        new RuntimeInfo.Diagnostic({
-          level: "error",
-          code: "log_truncated",
-          message: `a log was shorter than its committed length; kept events up to seq ${kept.lastEventSeq} ` +
-            `(was ${marks.lastEventSeq}) and ${kept.transcriptCount} transcript entries (was ${marks.transcriptCount})`,
-          workerId
-        })
-      )
-      marks = kept
-      yield* Effect.forEach(logs, (log) => fs.truncate(log.file, log.committed(marks)), { discard: true })
-      yield* replaceFile(directory, WORKER_FILE, yield* workerFileText(record, marks))
-      yield* syncDirectory(directory)
-    } else {
-      const torn = logs.filter((log, i) => sizes[i]! > log.committed(marks))
-      if (torn.length > 0) {
-        const discarded = logs.reduce((sum, log, i) => sum + Math.max(0, sizes[i]! - log.committed(marks)), 0)
-        yield* Effect.forEach(torn, (log) => fs.truncate(log.file, log.committed(marks)), { discard: true })
-        diagnostics.push(
-          new RuntimeInfo.Diagnostic({
-            level: "warning",
-            code: "torn_tail_truncated",
-            message: `discarded ${discarded} uncommitted bytes at the end of the ${
-              torn.map((log) => log.label).join(", ")
-            }`,
-            workerId
-          })
-        )
-      }
-    }
-    // Without worker.json nothing of this Worker was ever committed.
-    if (Option.isNone(text)) return
-    const state = newState(workerId, record, marks)
-    state.created = true
-    workers.set(workerId, state)
-  })
-
   yield* fs.makeDirectory(workersRoot, { recursive: true }).pipe(
     Effect.mapError(platformFailure("open", "could not create the store directory"))
   )
   // Before anything in the directory is read or removed: it may be another process's.
-  yield* lockDirectory
-  yield* removeTemporaries(root)
-  // Consumed before anything is written, so that only the close that ends this opening can mark the store clean.
-  const clean = yield* readOptional(path.join(root, CLEAN_FILE)).pipe(
-    Effect.flatMap((marker) =>
-      Option.isNone(marker)
-        ? Effect.succeed(false)
-        : fs.remove(path.join(root, CLEAN_FILE)).pipe(Effect.andThen(syncDirectory(root)), Effect.as(true))
-    ),
-    Effect.mapError(platformFailure("open", "could not read or clear the clean-close marker"))
-  )
-  const runtimeText = yield* readOptional(path.join(root, RUNTIME_FILE)).pipe(
-    Effect.mapError(platformFailure("open", "could not read the runtime record"))
-  )
-  if (Option.isSome(runtimeText)) {
-    const decoded = Schema.decodeResult(RuntimeFileJson)(runtimeText.value)
-    if (Result.isSuccess(decoded)) {
-      runtime = Option.some(decoded.success)
-    } else {
-      diagnostics.push(
-        new RuntimeInfo.Diagnostic({
-          level: "error",
-          code: "runtime_record_corrupt",
-          message: "the stored runtime record cannot be read; it is ignored and replaced on the next save"
-        })
-      )
-    }
+  yield* StoreLock.lockDirectory({
+    fs,
+    path,
+    root,
+    pid: options.pid ?? globalThis.process.pid,
+    isAlive: options.isProcessAlive ?? LockFile.processAlive,
+    instanceId: `store_${token}`
+  })
+  const opened = yield* StoreRecovery.open(files, root, isWorkerId)
+  const { diagnostics, quarantined } = opened
+  let runtime = opened.runtime
+  for (const [workerId, { record, marks }] of opened.workers) {
+    workers.set(workerId, Object.assign(newState(workerId, record, marks), { created: true }))
   }
-  const names = yield* fs.readDirectory(workersRoot).pipe(
-    Effect.mapError(platformFailure("open", "could not list the stored Workers"))
-  )
-  yield* Effect.forEach(
-    names.filter(isWorkerId).sort(),
-    (workerId) =>
-      loadWorker(workerId, clean).pipe(
-        // An unreadable Worker is quarantined like a corrupt one; the rest of the store still opens.
-        Effect.catch((error) =>
-          Effect.sync(() => {
-            quarantined.add(workerId)
-            workers.delete(workerId)
-            diagnostics.push(
-              new RuntimeInfo.Diagnostic({
-                level: "error",
-                code: "worker_files_unreadable",
-                message: `the Worker's files could not be opened (${
-                  error._tag === "PlatformError" ? error.reason._tag : error._tag
-                }); the Worker is left out`,
-                workerId
-              })
-            )
-          })
-        )
-      ),
-    // Opening is syscall-bound: 32 Workers in flight keep the I/O pool fed (measured ~5% faster than 8 on a warm
-    // cache and 2 cores), and memory stays bounded by 32 records at a time.
-    { concurrency: 32, discard: true }
-  )
 
   // -- commits ---------------------------------------------------------------------------------------------------
 
@@ -633,26 +153,26 @@ export const make = Effect.fnUntraced(function*(
       : Effect.succeed(workers.get(workerId))
 
   const prepare = Effect.fnUntraced(
-    function*(workerId: string, lastEventSeq: number, transcriptCount: number, change: WorkerStore.WorkerChange) {
-      const problem = rejection(lastEventSeq, transcriptCount, change)
-      if (problem !== undefined) return yield* failure("commit", problem)
-      if (change.record !== undefined) {
-        if (change.record.workerId !== workerId) {
-          return yield* failure("commit", "the record belongs to another Worker")
-        }
-        yield* Schema.encodeEffect(WorkerStore.WorkerRecord)(change.record)
-      }
+    function*(
+      workerId: Ids.WorkerId,
+      lastEventSeq: number,
+      transcriptCount: number,
+      change: WorkerStore.WorkerChange
+    ) {
+      const checked = WorkerStore.checkChange(workerId, { lastEventSeq, transcriptCount }, change)
+      if (Result.isFailure(checked)) return yield* checked.failure
+      if (change.record !== undefined) yield* Schema.encodeEffect(WorkerStore.WorkerRecord)(change.record)
       const events = yield* Effect.forEach(
         change.events ?? [],
         (event) =>
-          Effect.map(Schema.encodeEffect(EventLine)(event), (text) => ({
+          Effect.map(Schema.encodeEffect(Format.EventLine)(event), (text) => ({
             seq: event.seq,
             line: encoder.encode(`${text}\n`)
           }))
       )
       const transcript = yield* Effect.forEach(
         change.transcript ?? [],
-        (entry) => Effect.map(Schema.encodeEffect(EntryLine)(entry), (text) => encoder.encode(`${text}\n`))
+        (entry) => Effect.map(Schema.encodeEffect(Format.EntryLine)(entry), (text) => encoder.encode(`${text}\n`))
       )
       return { events, transcript, record: change.record } satisfies PreparedCommit
     },
@@ -676,7 +196,7 @@ export const make = Effect.fnUntraced(function*(
     )
 
   /** One group commit: validate each queued change in order, write the survivors with one fsync per file. */
-  const writeBatch = Effect.fnUntraced(function*(workerId: string, worker: WorkerState, batch: Array<Pending>) {
+  const writeBatch = Effect.fnUntraced(function*(workerId: Ids.WorkerId, worker: WorkerState, batch: Array<Pending>) {
     const start = worker.marks
     let { eventBytes, lastEventSeq, transcriptBytes, transcriptCount } = start
     let record = worker.record
@@ -700,7 +220,7 @@ export const make = Effect.fnUntraced(function*(
         lastEventSeq = event.seq
       }
       for (const line of prepared.success.transcript) {
-        indexLines.push(indexEntry(transcriptBytes))
+        indexLines.push(Format.indexEntry(transcriptBytes))
         transcriptLines.push(line)
         transcriptBytes += line.length
         transcriptCount++
@@ -719,30 +239,30 @@ export const make = Effect.fnUntraced(function*(
         { discard: true }
       )
 
-    const marks: Watermarks = {
+    const marks: Format.Watermarks = {
       eventBytes,
       lastEventSeq,
       transcriptBytes,
-      indexBytes: transcriptCount * INDEX_ENTRY_BYTES,
+      indexBytes: transcriptCount * Format.indexEntryBytes,
       transcriptCount
     }
     const written = yield* Effect.result(Effect.gen(function*() {
-      const text = yield* workerFileText(record, marks).pipe(
+      const text = yield* Format.workerFileText(record, marks).pipe(
         Effect.catchTag("SchemaError", () => Effect.fail(failure("commit", "the worker record cannot be encoded")))
       )
       if (!worker.created) {
         yield* fs.makeDirectory(worker.directory, { recursive: true }).pipe(
-          Effect.andThen(syncDirectory(workersRoot)),
+          Effect.andThen(files.syncDirectory(workersRoot)),
           Effect.mapError(platformFailure("commit", "could not create the Worker's directory"))
         )
         worker.created = true
       }
       yield* Effect.all([
-        appendLog(worker.directory, EVENT_LOG, "event log", eventLines, start.eventBytes),
-        appendLog(worker.directory, TRANSCRIPT_LOG, "transcript", transcriptLines, start.transcriptBytes),
-        appendLog(worker.directory, TRANSCRIPT_INDEX, "transcript index", indexLines, start.indexBytes)
+        appendLog(worker.directory, Format.eventLog, "event log", eventLines, start.eventBytes),
+        appendLog(worker.directory, Format.transcriptLog, "transcript", transcriptLines, start.transcriptBytes),
+        appendLog(worker.directory, Format.transcriptIndex, "transcript index", indexLines, start.indexBytes)
       ], { concurrency: "unbounded", discard: true })
-      yield* replaceFile(worker.directory, WORKER_FILE, text).pipe(
+      yield* files.replaceFile(worker.directory, Format.workerFile, text).pipe(
         Effect.mapError(platformFailure("commit", "could not write the worker record"))
       )
     }))
@@ -761,14 +281,14 @@ export const make = Effect.fnUntraced(function*(
       }
     }
     const durable = yield* Effect.result(
-      syncDirectory(worker.directory).pipe(
+      files.syncDirectory(worker.directory).pipe(
         Effect.mapError(platformFailure("commit", "could not make the worker record durable"))
       )
     )
     yield* settle(durable)
   })
 
-  const drain = (workerId: string, worker: WorkerState) =>
+  const drain = (workerId: Ids.WorkerId, worker: WorkerState) =>
     Effect.suspend(() => {
       if (worker.pending.length === 0) return Effect.void
       const batch = worker.pending.splice(0)
@@ -783,11 +303,11 @@ export const make = Effect.fnUntraced(function*(
     })
 
   const commit = Effect.fn("WorkerStore.commit")(
-    function*(workerId: string, change: WorkerStore.WorkerChange) {
+    function*(workerId: Ids.WorkerId, change: WorkerStore.WorkerChange) {
       inFlight++
       let worker = yield* lookup("commit", workerId)
       if (worker === undefined) {
-        worker = newState(workerId, undefined, noLogs)
+        worker = newState(workerId, undefined, Format.noLogs)
         workers.set(workerId, worker)
       }
       const done = Deferred.makeUnsafe<void, Errors.StoreFailure>()
@@ -806,11 +326,11 @@ export const make = Effect.fnUntraced(function*(
   /** Adds the (seq, offset) of every event line in `[from, to)` to `index`, reading in fixed-size chunks. */
   const scanEvents = (worker: WorkerState, from: number, to: number, index: EventIndex) =>
     Effect.gen(function*() {
-      const file = path.join(worker.directory, EVENT_LOG)
+      const file = path.join(worker.directory, Format.eventLog)
       let carry: Uint8Array = new Uint8Array(0)
       let lineStart = from
       for (let position = from; position < to;) {
-        const chunk = yield* readSlice(
+        const chunk = yield* files.readSlice(
           "readEvents",
           "event log",
           file,
@@ -821,7 +341,7 @@ export const make = Effect.fnUntraced(function*(
         for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
           const line = carry.length === 0 ? chunk.subarray(start, end) : concat([carry, chunk.subarray(start, end)])
           carry = new Uint8Array(0)
-          const decoded = Schema.decodeResult(SeqLine)(decoder.decode(line))
+          const decoded = Schema.decodeResult(Format.SeqLine)(decoder.decode(line))
           if (Result.isFailure(decoded)) {
             return yield* failure("readEvents", "the event log has a line that cannot be decoded")
           }
@@ -863,20 +383,26 @@ export const make = Effect.fnUntraced(function*(
       // Snapshot: index length and committed end always move together.
       const total = index.seqs.length
       const end = worker.marks.eventBytes
-      const first = firstAfter(index.seqs, options.after)
+      const first = Sorted.upperBound(index.seqs, options.after, Order.Number)
       const last = Math.min(total, first + Math.floor(options.limit))
       if (first >= last) return []
       const from = index.offsets[first]!
       const to = last < total ? index.offsets[last]! : end
-      const bytes = yield* readSlice("readEvents", "event log", path.join(worker.directory, EVENT_LOG), from, to)
-      return yield* decodeLines("readEvents", "event log", EventLine, bytes)
+      const bytes = yield* files.readSlice(
+        "readEvents",
+        "event log",
+        path.join(worker.directory, Format.eventLog),
+        from,
+        to
+      )
+      return yield* Format.decodeLines("readEvents", "event log", Format.EventLine, bytes)
     }
   )
 
   const readTranscript = Effect.fn("WorkerStore.readTranscript")(
     function*(workerId: string, query: Transcript.TranscriptQuery) {
       const worker = yield* lookup("readTranscript", workerId)
-      const marks = worker?.marks ?? noLogs
+      const marks = worker?.marks ?? Format.noLogs
       const total = marks.transcriptCount
       const range = Transcript.pageRange(total, {
         limit: Math.max(0, Math.floor(query.limit)),
@@ -888,30 +414,24 @@ export const make = Effect.fnUntraced(function*(
       }
       // Offsets of entries start..end, plus the next entry's offset (where entry `end` stops) when there is one.
       const through = Math.min(range.end + 1, total)
-      const indexBytes = yield* readSlice(
+      const indexBytes = yield* files.readSlice(
         "readTranscript",
         "transcript index",
-        path.join(worker.directory, TRANSCRIPT_INDEX),
-        (range.start - 1) * INDEX_ENTRY_BYTES,
-        through * INDEX_ENTRY_BYTES
+        path.join(worker.directory, Format.transcriptIndex),
+        (range.start - 1) * Format.indexEntryBytes,
+        through * Format.indexEntryBytes
       )
-      const offsets: Array<number> = []
-      for (let at = 0; at < indexBytes.length; at += INDEX_ENTRY_BYTES) {
-        const offset = Number(decoder.decode(indexBytes.subarray(at, at + INDEX_DIGITS)))
-        if (!Number.isSafeInteger(offset) || offset < 0 || indexBytes[at + INDEX_DIGITS] !== NEWLINE) {
-          return yield* failure("readTranscript", "the transcript index is damaged")
-        }
-        offsets.push(offset)
-      }
+      const offsets = Format.decodeIndex(indexBytes)
+      if (offsets === undefined) return yield* failure("readTranscript", "the transcript index is damaged")
       const count = range.end - range.start + 1
-      const bytes = yield* readSlice(
+      const bytes = yield* files.readSlice(
         "readTranscript",
         "transcript",
-        path.join(worker.directory, TRANSCRIPT_LOG),
+        path.join(worker.directory, Format.transcriptLog),
         offsets[0]!,
         range.end < total ? offsets[count]! : marks.transcriptBytes
       )
-      const entries = yield* decodeLines("readTranscript", "transcript", EntryLine, bytes)
+      const entries = yield* Format.decodeLines("readTranscript", "transcript", Format.EntryLine, bytes)
       if (entries.length !== count || entries.some((entry, i) => entry.seq !== range.start + i)) {
         return yield* failure("readTranscript", "the transcript does not match its index")
       }
@@ -921,18 +441,18 @@ export const make = Effect.fnUntraced(function*(
 
   const saveRuntime = Effect.fn("WorkerStore.saveRuntime")(
     function*(record: WorkerStore.RuntimeRecord) {
-      const text = yield* Schema.encodeEffect(RuntimeFileJson)(record).pipe(
+      const text = yield* Schema.encodeEffect(Format.RuntimeFile)(record).pipe(
         Effect.catchTag(
           "SchemaError",
           () => Effect.fail(failure("saveRuntime", "the runtime record cannot be encoded"))
         )
       )
       yield* runtimeWriter.withPermits(1)(
-        replaceFile(root, RUNTIME_FILE, text).pipe(
+        files.replaceFile(root, Format.runtimeFile, text).pipe(
           Effect.andThen(Effect.sync(() => {
             runtime = Option.some(record)
           })),
-          Effect.andThen(syncDirectory(root)),
+          Effect.andThen(files.syncDirectory(root)),
           Effect.mapError(platformFailure("saveRuntime", "could not write the runtime record"))
         )
       )
@@ -945,7 +465,10 @@ export const make = Effect.fnUntraced(function*(
   yield* Effect.addFinalizer(() =>
     inFlight > 0 || writeFailed
       ? Effect.void
-      : replaceFile(root, CLEAN_FILE, "{\"format\":1}\n").pipe(Effect.andThen(syncDirectory(root)), Effect.ignore)
+      : files.replaceFile(root, Format.cleanMarker, Format.cleanMarkerText).pipe(
+        Effect.andThen(files.syncDirectory(root)),
+        Effect.ignore
+      )
   )
 
   return WorkerStore.WorkerStore.of({

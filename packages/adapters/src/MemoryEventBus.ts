@@ -7,7 +7,7 @@
  * slow a run or make memory grow. Deliberately not here: persistence or replay from a store (the Runtime reads
  * durable events it no longer finds here from its `WorkerStore`), and cross-process fan-out.
  */
-import { Errors, EventBus, type RuntimeEvent } from "@yoi/domain"
+import { Errors, EventBus, type RuntimeEvent, Sorted } from "@yoi/domain"
 import { Cause, Data, Effect, Layer, Queue, Stream } from "effect"
 
 /** @category models */
@@ -58,7 +58,7 @@ const makeTopics = <A extends { readonly seq: number }>(replay: number) => {
     Effect.gen(function*() {
       const queue = yield* Queue.bounded<A, Lagged | Cause.Done>(Math.max(1, options.capacity))
       const topic = topicFor(key)
-      const start = firstAfter(topic.ring, options.after)
+      const start = Sorted.upperBound(topic.ring, options.after, Sorted.bySeq)
       const replayed = topic.ring.slice(start)
       const complete = options.after >= topic.evictedUpTo
       topic.subscribers.add(queue)
@@ -80,18 +80,6 @@ const makeTopics = <A extends { readonly seq: number }>(replay: number) => {
     })
 
   return { publish, subscribe }
-}
-
-/** Index of the first ring entry with seq > after (binary search; the ring is seq-ordered). */
-const firstAfter = <A extends { readonly seq: number }>(ring: ReadonlyArray<A>, after: number): number => {
-  let lo = 0
-  let hi = ring.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (ring[mid]!.seq <= after) lo = mid + 1
-    else hi = mid
-  }
-  return lo
 }
 
 /** @category constructors */

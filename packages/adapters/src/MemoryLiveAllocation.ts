@@ -5,15 +5,13 @@
  * Effect step, so a claim checks for conflicts and records itself with no yield point in between: atomic without a
  * lock, and a rejected claim leaves the table as it was.
  *
- * Deliberately not here: conflict rules (they are `Allocation.findConflict`, shared with every adapter), validating
- * or normalizing targets (the Runtime does that with `Allocation.normalizeTarget` before claiming), leases and stale
- * reclaim (an owner cannot die without its process, which takes the table with it), and sharing claims with other
- * processes on the host (that is `FileSystemLiveAllocation`).
+ * Deliberately not here: conflict rules and the error they raise (`LiveAllocation.checkClaim`, shared with every
+ * adapter), validating or normalizing targets (the Runtime does that with `Allocation.normalizeTarget` before
+ * claiming), leases and stale reclaim (an owner cannot die without its process, which takes the table with it),
+ * and sharing claims with other processes on the host (that is `FileSystemLiveAllocation`).
  */
-import { Allocation, Errors, type Ids, LiveAllocation, type Worker } from "@yoi/domain"
-import { Effect, Layer, Option } from "effect"
-
-const keyOf = (owner: Ids.WorkerRef): string => `${owner.runtimeId}\u0000${owner.workerId}`
+import { Allocation, Ids, LiveAllocation, type Worker } from "@yoi/domain"
+import { Effect, Layer, Result } from "effect"
 
 /**
  * Builds an empty in-memory claim table. Each evaluation is an independent table.
@@ -24,16 +22,10 @@ export const make: Effect.Effect<LiveAllocation.LiveAllocation["Service"]> = Eff
 
   const claim = Effect.fn("LiveAllocation.claim")(
     function*(owner: Ids.WorkerRef, rules: ReadonlyArray<Worker.ScopeRule>) {
-      const conflict = Allocation.findConflict(table.values(), owner, rules)
-      if (Option.isSome(conflict)) {
-        const { owner: competitor, ruleIndex } = conflict.value
-        return yield* new Errors.ScopeConflict({
-          conflictsWith: { runtimeId: competitor.runtimeId, workerId: competitor.workerId },
-          ruleIndex
-        })
-      }
-      if (rules.length === 0) table.delete(keyOf(owner))
-      else table.set(keyOf(owner), new Allocation.Allocation({ owner, rules }))
+      const checked = LiveAllocation.checkClaim(table.values(), owner, rules)
+      if (Result.isFailure(checked)) return yield* checked.failure
+      if (rules.length === 0) table.delete(Ids.refKey(owner))
+      else table.set(Ids.refKey(owner), new Allocation.Allocation({ owner, rules }))
     }
   )
 
@@ -41,7 +33,7 @@ export const make: Effect.Effect<LiveAllocation.LiveAllocation["Service"]> = Eff
     claim,
     release: (owner) =>
       Effect.sync(() => {
-        table.delete(keyOf(owner))
+        table.delete(Ids.refKey(owner))
       }),
     list: Effect.sync(() => Array.from(table.values()))
   })

@@ -9,49 +9,15 @@
  * (O(log n + limit)) and `readTranscript` slices the range `Transcript.pageRange` computes (O(limit)).
  *
  * Deliberately not here: persistence, copying records (they are immutable schema instances), Worker semantics (the
- * Runtime assigns every seq and decides every transition; the store only checks that what it is given keeps its logs
- * well-formed) and diagnostics (nothing can be torn or corrupt in memory, so there are none).
+ * Runtime assigns every seq and decides every transition; the store only applies `WorkerStore.checkChange`, the
+ * port's rule that keeps its logs well-formed) and diagnostics (nothing can be torn or corrupt in memory).
  */
-import { Errors, RuntimeEvent, Transcript, WorkerStore } from "@yoi/domain"
-import { Effect, Layer, Option } from "effect"
+import { type Ids, type RuntimeEvent, Sorted, Transcript, WorkerStore } from "@yoi/domain"
+import { Effect, Layer, Option, Result } from "effect"
 
 interface WorkerLogs {
   readonly events: Array<RuntimeEvent.WorkerEvent>
   readonly transcript: Array<Transcript.TranscriptEntry>
-}
-
-/** Index of the first event with `seq > after` in a seq-sorted log (`events.length` when there is none). */
-const firstAfter = (events: ReadonlyArray<RuntimeEvent.WorkerEvent>, after: number): number => {
-  let lo = 0
-  let hi = events.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (events[mid]!.seq > after) hi = mid
-    else lo = mid + 1
-  }
-  return lo
-}
-
-/** Why `change` cannot be applied on top of `logs`, or `undefined` when it can. Messages name seqs, never paths. */
-const rejection = (logs: WorkerLogs | undefined, change: WorkerStore.WorkerChange): string | undefined => {
-  let nextTranscriptSeq = (logs?.transcript.length ?? 0) + 1
-  for (const entry of change.transcript ?? []) {
-    if (entry.seq !== nextTranscriptSeq) {
-      return `transcript seq ${entry.seq} does not continue the transcript (expected ${nextTranscriptSeq})`
-    }
-    nextTranscriptSeq++
-  }
-  let lastEventSeq = logs?.events.at(-1)?.seq ?? 0
-  for (const event of change.events ?? []) {
-    if (RuntimeEvent.isTransient(event)) {
-      return `transient event ${event._tag} (seq ${event.seq}) is never persisted`
-    }
-    if (!(event.seq > lastEventSeq)) {
-      return `event seq ${event.seq} does not increase past ${lastEventSeq}`
-    }
-    lastEventSeq = event.seq
-  }
-  return undefined
 }
 
 /**
@@ -64,12 +30,13 @@ export const make: Effect.Effect<WorkerStore.WorkerStore["Service"]> = Effect.sy
   const logs = new Map<string, WorkerLogs>()
 
   const commit = Effect.fn("WorkerStore.commit")(
-    function*(workerId: string, change: WorkerStore.WorkerChange) {
+    function*(workerId: Ids.WorkerId, change: WorkerStore.WorkerChange) {
       const current = logs.get(workerId)
-      const problem = rejection(current, change)
-      if (problem !== undefined) {
-        return yield* new Errors.StoreFailure({ operation: "commit", message: problem })
-      }
+      const checked = WorkerStore.checkChange(workerId, {
+        lastEventSeq: current?.events.at(-1)?.seq ?? 0,
+        transcriptCount: current?.transcript.length ?? 0
+      }, change)
+      if (Result.isFailure(checked)) return yield* checked.failure
       // Validated: apply everything before the next yield point, so no reader sees half a change.
       const target = current ?? { events: [], transcript: [] }
       if (current === undefined) logs.set(workerId, target)
@@ -93,7 +60,7 @@ export const make: Effect.Effect<WorkerStore.WorkerStore["Service"]> = Effect.sy
       Effect.sync(() => {
         const events = logs.get(workerId)?.events
         if (events === undefined || limit <= 0) return []
-        const start = firstAfter(events, after)
+        const start = Sorted.upperBound(events, after, Sorted.bySeq)
         return events.slice(start, start + limit)
       }),
     lastEventSeq: (workerId) => Effect.sync(() => logs.get(workerId)?.events.at(-1)?.seq ?? 0),

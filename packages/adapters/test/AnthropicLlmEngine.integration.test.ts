@@ -5,7 +5,7 @@
  * Waits on backoff use the `TestClock`; tests of timeouts on sockets use small real timeouts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Transcript } from "@yoi/domain"
+import { engineRequest, historyEntry } from "@yoi/domain/test/support/fixtures"
 import { Effect, Fiber, Redacted } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { TestClock } from "effect/testing"
@@ -44,16 +44,6 @@ llmEngineContract(
   })
 )
 
-const entry = (seq: number, kind: Transcript.TranscriptKind, text: string, interrupted?: boolean) =>
-  new Transcript.TranscriptEntry({
-    seq,
-    runId: "run_0",
-    kind,
-    text,
-    at: seq,
-    ...(interrupted === undefined ? {} : { interrupted })
-  })
-
 describe("AnthropicLlmEngine", () => {
   describe("request", () => {
     it.effect("POSTs /v1/messages with the key, the API version, system, messages and the profile's settings", () =>
@@ -63,15 +53,15 @@ describe("AnthropicLlmEngine", () => {
           maxOutputTokens: 1000,
           temperature: 1
         })
-        const request = Fake.request("the input", {
+        const request = engineRequest("the input", {
           systemPrompt: "Be brief.",
           history: [
-            entry(1, "user", "first question"),
-            entry(2, "reasoning", "private thoughts"),
-            entry(3, "assistant", "first answer"),
-            entry(4, "error", "engine failed"),
-            entry(5, "user", "second question"),
-            entry(6, "assistant", "cut sho", true)
+            historyEntry(1, "user", "first question"),
+            historyEntry(2, "reasoning", "private thoughts"),
+            historyEntry(3, "assistant", "first answer"),
+            historyEntry(4, "error", "engine failed"),
+            historyEntry(5, "user", "second question"),
+            historyEntry(6, "assistant", "cut sho", true)
           ],
           model: "claude-request-model",
           generation: { maxOutputTokens: 64, temperature: 0.5 }
@@ -107,8 +97,8 @@ describe("AnthropicLlmEngine", () => {
           AnthropicLlmEngine.make({ baseUrl: `${fake.origin}/`, model: "m", ...options }).pipe(
             Effect.provide(FetchHttpClient.layer)
           )
-        Fake.assertSuccess(yield* Fake.run((yield* make({ maxOutputTokens: 300 })).stream(Fake.request("x"))))
-        Fake.assertSuccess(yield* Fake.run((yield* make({})).stream(Fake.request("x"))))
+        Fake.assertSuccess(yield* Fake.run((yield* make({ maxOutputTokens: 300 })).stream(engineRequest("x"))))
+        Fake.assertSuccess(yield* Fake.run((yield* make({})).stream(engineRequest("x"))))
         const [first, second] = yield* fake.requests
         assert.deepInclude(first?.body, { max_tokens: 300 })
         assert.deepStrictEqual(second?.body, {
@@ -152,7 +142,7 @@ describe("AnthropicLlmEngine", () => {
           }).map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.tagsOf(result.events), ["text_delta", "text_delta", "finish", "usage"])
         assert.strictEqual(Fake.textOf(result.events), "Hello")
@@ -174,7 +164,7 @@ describe("AnthropicLlmEngine", () => {
             .map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const [usage] = Fake.ofTag(result.events, "usage")
         assert.strictEqual(usage?.usage.outputTokens, 17)
         assert.strictEqual(usage?.usage.inputTokens, 5)
@@ -187,7 +177,7 @@ describe("AnthropicLlmEngine", () => {
           ...anthropic.reply({ thinking: ["Hmm, ", "let me see."], text: ["Yes."] }).map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.tagsOf(result.events).slice(0, 3), [
           "reasoning_delta",
@@ -211,7 +201,7 @@ describe("AnthropicLlmEngine", () => {
           }).map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "tool_call"), [
           { _tag: "tool_call", callId: "toolu_a", name: "get_weather", input: "{\"city\": \"Paris\"}" },
@@ -232,7 +222,7 @@ describe("AnthropicLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.stream([...anthropic.reply({ text: ["a"], stopReason }).map(Fake.write), Fake.end]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "finish"), [{ _tag: "finish", reason }])
       }))
@@ -244,7 +234,7 @@ describe("AnthropicLlmEngine", () => {
           ...anthropic.reply({ text: ["I can", " start"], stopReason: "refusal" }).map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "content_filter")
         assert.strictEqual(failure.provider, "anthropic")
@@ -259,7 +249,7 @@ describe("AnthropicLlmEngine", () => {
         yield* fake.plan(
           Fake.stream([Fake.write(first!), Fake.write("retry: 10000\n\n"), ...rest.map(Fake.write), Fake.end])
         )
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), "ab")
       }))
@@ -276,7 +266,7 @@ describe("AnthropicLlmEngine", () => {
           ...rest.map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), "Grüße — 你好 👋🏽")
       }))
@@ -288,7 +278,7 @@ describe("AnthropicLlmEngine", () => {
         const { engine, fake } = yield* setup()
         const events = anthropic.reply({ text: ["trun", "cated"] })
         yield* fake.plan(Fake.stream([...events.slice(0, -1).map(Fake.write), Fake.end]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "stream_truncated")
         assert.strictEqual(Fake.textOf(result.events), "truncated")
       }))
@@ -305,7 +295,7 @@ describe("AnthropicLlmEngine", () => {
           Fake.gate(gate),
           Fake.reset
         ]))
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         assert.strictEqual((yield* watched.next("text_delta")).delta, "partial")
         yield* gate.open
         const result = yield* watched.done
@@ -325,7 +315,7 @@ describe("AnthropicLlmEngine", () => {
           Fake.write("event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"index\": \n\n"),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "invalid_stream")
         assert.strictEqual(Fake.textOf(result.events), "fine")
       }))
@@ -341,7 +331,7 @@ describe("AnthropicLlmEngine", () => {
           Fake.write(anthropic.error("overloaded_error", "Overloaded")),
           Fake.stall
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "overloaded_error")
         assert.include(failure.message, "Overloaded")
@@ -362,7 +352,7 @@ describe("AnthropicLlmEngine", () => {
         Effect.gen(function*() {
           const { engine, fake } = yield* setup()
           yield* fake.plan(Fake.status(code, { type: "error", error: { type, message } }))
-          const result = yield* Fake.run(engine.stream(Fake.request("x")))
+          const result = yield* Fake.run(engine.stream(engineRequest("x")))
           const failure = Fake.failureOf(result)
           assert.strictEqual(failure.code, type)
           assert.include(failure.message, `HTTP ${code}`)
@@ -377,7 +367,7 @@ describe("AnthropicLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: "2 seconds" } })
         yield* fake.plan(overloaded, ok())
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         const retry = yield* watched.next("retry")
         assert.strictEqual(retry.reason, "HTTP 529 overloaded_error")
         assert.isAtLeast(retry.delayMs, 1600)
@@ -398,7 +388,7 @@ describe("AnthropicLlmEngine", () => {
           }),
           ok()
         )
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         const retry = yield* watched.next("retry")
         assert.deepStrictEqual(retry, { _tag: "retry", attempt: 1, reason: "HTTP 429 rate_limit_error", delayMs: 3000 })
         yield* TestClock.adjust("3 seconds")
@@ -411,7 +401,7 @@ describe("AnthropicLlmEngine", () => {
         yield* fake.plan(Fake.status(429, { type: "error", error: { type: "rate_limit_error", message: "slow" } }, {
           "retry-after": "60"
         }))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "rate_limited")
         assert.deepStrictEqual(result.events, [])
       }))
@@ -420,7 +410,7 @@ describe("AnthropicLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { maxRetries: 3, baseDelay: 0 } })
         yield* fake.plan(overloaded, overloaded, Fake.status(500), overloaded)
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "overloaded_error")
         assert.include(failure.message, "4 attempts")
@@ -436,7 +426,7 @@ describe("AnthropicLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { ...timeouts, maxRetries: 1 } })
         yield* fake.plan(Fake.silent, Fake.silent)
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "first_event_timeout")
         assert.deepStrictEqual(Fake.ofTag(result.events, "retry").map((r) => r.reason), ["first-event timeout"])
         assert.isTrue(yield* (yield* fake.request(0)).closed)
@@ -447,7 +437,7 @@ describe("AnthropicLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: timeouts })
         yield* fake.plan(Fake.stream([Fake.stall]), ok(["second"]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), "second")
         assert.deepStrictEqual(Fake.ofTag(result.events, "retry").map((r) => r.reason), ["first-event timeout"])
@@ -463,7 +453,7 @@ describe("AnthropicLlmEngine", () => {
           Fake.write(anthropic.textDelta(0, "waiting")),
           Fake.stall
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "idle_timeout")
         assert.strictEqual(Fake.textOf(result.events), "waiting")
         assert.strictEqual((yield* fake.requests).length, 1)
@@ -476,7 +466,7 @@ describe("AnthropicLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.endless)
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         yield* watched.next("text_delta")
         yield* Fiber.interrupt(watched.fiber)
         assert.isTrue(yield* (yield* fake.request(0)).closed)
@@ -486,7 +476,7 @@ describe("AnthropicLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: "10 seconds" } })
         yield* fake.plan(overloaded, ok())
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         yield* watched.next("retry")
         yield* Fiber.interrupt(watched.fiber)
         const [only, ...others] = yield* fake.requests

@@ -8,26 +8,18 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, Ids, LiveAllocation, Worker } from "@yoi/domain"
+import { Errors, type Ids, LiveAllocation } from "@yoi/domain"
+import { ref, writeRule } from "@yoi/domain/test/support/fixtures"
 import { Clock, Context, Effect, Exit, Fiber, FileSystem, Layer, Path, Schema, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as FileSystemLiveAllocation from "../src/FileSystemLiveAllocation.ts"
 import { liveAllocationContract } from "./contract/LiveAllocationContract.ts"
+import { onTempDirectory } from "./support/fixtures.ts"
 
 liveAllocationContract(
   "filesystem",
-  Layer.unwrap(Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const directory = yield* fs.makeTempDirectoryScoped()
-    return FileSystemLiveAllocation.layer({ directory })
-  })).pipe(Layer.provide(NodeServices.layer))
+  onTempDirectory("yoi-allocation-contract-", (directory) => FileSystemLiveAllocation.layer({ directory }))
 )
-
-const ref = (runtimeId: string, workerId: string): Ids.WorkerRef =>
-  new Ids.WorkerRef({ runtimeId: Ids.RuntimeId.make(runtimeId), workerId: Ids.WorkerId.make(workerId) })
-
-const write = (target: string): Worker.ScopeRule =>
-  new Worker.ScopeRule({ target, permission: "write", recursive: true })
 
 const alice = ref("rt_a", "w_alice")
 const bob = ref("rt_b", "w_bob")
@@ -136,8 +128,8 @@ describe("FileSystemLiveAllocation", () => {
       const b = yield* instance("inst_b", PID_B, ROOMY)
 
       const exit = yield* drive(Effect.all([
-        Effect.exit(a.claim(alice, [write("/srv/repo")])),
-        Effect.exit(b.claim(bob, [write("/srv/repo/src")]))
+        Effect.exit(a.claim(alice, [writeRule("/srv/repo")])),
+        Effect.exit(b.claim(bob, [writeRule("/srv/repo/src")]))
       ], { concurrency: "unbounded" }))
       assert.isTrue(Exit.isSuccess(exit))
       const [fromA, fromB] = Exit.isSuccess(exit) ? exit.value : assert.fail("claims died")
@@ -156,15 +148,15 @@ describe("FileSystemLiveAllocation", () => {
       const a = yield* instance("inst_a", PID_A)
       const b = yield* instance("inst_b", PID_B)
 
-      yield* a.claim(alice, [write("/srv/repo")])
-      isConflictWith(yield* Effect.exit(b.claim(bob, [write("/srv/repo")])), alice)
+      yield* a.claim(alice, [writeRule("/srv/repo")])
+      isConflictWith(yield* Effect.exit(b.claim(bob, [writeRule("/srv/repo")])), alice)
 
       dead.add(PID_A)
       // a dead owner is not listed even before anyone reclaims it
       assert.deepStrictEqual(yield* owners(b), [])
       assert.strictEqual((yield* readTable).entries.length, 1)
 
-      yield* b.claim(bob, [write("/srv/repo")])
+      yield* b.claim(bob, [writeRule("/srv/repo")])
       assert.deepStrictEqual(yield* owners(b), ["rt_b/w_bob"])
       // the reclaim was saved: the dead entry is gone from the file
       assert.deepStrictEqual((yield* readTable).entries.map((e) => e.instanceId), ["inst_b"])
@@ -176,14 +168,14 @@ describe("FileSystemLiveAllocation", () => {
       const a = yield* instance("inst_a", PID_A, { renew: false, leaseMs: LEASE_MS })
       const b = yield* instance("inst_b", PID_B, { renew: false, leaseMs: LEASE_MS })
 
-      yield* a.claim(alice, [write("/srv/repo")])
+      yield* a.claim(alice, [writeRule("/srv/repo")])
       yield* TestClock.adjust(LEASE_MS - 1)
-      isConflictWith(yield* Effect.exit(b.claim(bob, [write("/srv/repo")])), alice)
+      isConflictWith(yield* Effect.exit(b.claim(bob, [writeRule("/srv/repo")])), alice)
       assert.deepStrictEqual(yield* owners(b), ["rt_a/w_alice"])
 
       yield* TestClock.adjust(1)
       assert.deepStrictEqual(yield* owners(b), [])
-      yield* b.claim(bob, [write("/srv/repo")])
+      yield* b.claim(bob, [writeRule("/srv/repo")])
       assert.deepStrictEqual(yield* owners(a), ["rt_b/w_bob"])
     }).pipe(Effect.provide(NodeServices.layer)))
 
@@ -192,7 +184,7 @@ describe("FileSystemLiveAllocation", () => {
       const { instance, readTable, fs, lockPath } = yield* setup
       const a = yield* instance("inst_a", PID_A, { leaseMs: LEASE_MS })
       const b = yield* instance("inst_b", PID_B, { renew: false, leaseMs: LEASE_MS })
-      yield* a.claim(alice, [write("/srv/repo")])
+      yield* a.claim(alice, [writeRule("/srv/repo")])
 
       // Four renewal periods (leaseMs / 3 each): past the first lease. After each, wait until the renewal is on disk
       // and its lock released, so the renewal fiber is asleep again before the clock moves on.
@@ -207,7 +199,7 @@ describe("FileSystemLiveAllocation", () => {
       }
       assert.strictEqual(yield* Clock.currentTimeMillis, LEASE_MS * 4 / 3)
 
-      isConflictWith(yield* Effect.exit(b.claim(bob, [write("/srv/repo/src")])), alice)
+      isConflictWith(yield* Effect.exit(b.claim(bob, [writeRule("/srv/repo/src")])), alice)
       assert.deepStrictEqual(yield* owners(b), ["rt_a/w_alice"])
     }).pipe(Effect.provide(NodeServices.layer)))
 
@@ -219,7 +211,7 @@ describe("FileSystemLiveAllocation", () => {
       yield* writeLock({ pid: 4242, acquiredAt: 0 })
 
       // the test clock stands still: breaking a dead holder's lock does not wait
-      const fiber = yield* Effect.forkChild(a.claim(alice, [write("/srv/repo")]))
+      const fiber = yield* Effect.forkChild(a.claim(alice, [writeRule("/srv/repo")]))
       yield* waitFor(Effect.sync(() => fiber.pollUnsafe() !== undefined))
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
       assert.deepStrictEqual(yield* owners(a), ["rt_a/w_alice"])
@@ -237,7 +229,7 @@ describe("FileSystemLiveAllocation", () => {
       yield* writeLock({ pid: 4242, acquiredAt: 0 })
 
       // fresh: the claim waits on it
-      const fiber = yield* Effect.forkChild(a.claim(alice, [write("/srv/repo")]))
+      const fiber = yield* Effect.forkChild(a.claim(alice, [writeRule("/srv/repo")]))
       for (let t = 0; t < 29_000; t += 500) {
         yield* hop
         yield* TestClock.adjust(500)
@@ -259,7 +251,7 @@ describe("FileSystemLiveAllocation", () => {
       const guard = path.join(directory, "allocations.lock.break")
       yield* fs.writeFileString(guard, JSON.stringify({ pid: 4242, instanceId: "x", acquiredAt: 0, token: "x" }))
 
-      const exit = yield* drive(a.claim(alice, [write("/srv/repo")]))
+      const exit = yield* drive(a.claim(alice, [writeRule("/srv/repo")]))
       assert.isTrue(Exit.isSuccess(exit))
       assert.isFalse(yield* fs.exists(guard))
       assert.deepStrictEqual(yield* owners(a), ["rt_a/w_alice"])
@@ -270,12 +262,12 @@ describe("FileSystemLiveAllocation", () => {
       const { instance, writeLock, fs, lockPath, directory, readTable } = yield* setup
       const a = yield* instance("inst_a", PID_A, { ...ROOMY, lockTimeoutMs: 1_000 })
       const b = yield* instance("inst_b", PID_B)
-      yield* b.claim(bob, [write("/srv/b")])
+      yield* b.claim(bob, [writeRule("/srv/b")])
       yield* writeLock({ pid: 4242, acquiredAt: 0 })
       // Runs before the instances' own cleanup, which needs the lock: a failed assertion must not wedge it.
       yield* Effect.addFinalizer(() => Effect.ignore(fs.remove(lockPath, { force: true })))
 
-      const fiber = yield* Effect.forkChild(a.claim(alice, [write("/srv/repo")]))
+      const fiber = yield* Effect.forkChild(a.claim(alice, [writeRule("/srv/repo")]))
       while ((yield* Clock.currentTimeMillis) < 900) {
         yield* hop
         yield* TestClock.adjust(10)
@@ -307,7 +299,7 @@ describe("FileSystemLiveAllocation", () => {
       const refs = Array.from({ length: 20 }, (_, i) => ref(i % 2 === 0 ? "rt_a" : "rt_b", `w_${i}`))
 
       const exit = yield* drive(Effect.all(
-        refs.map((owner, i) => (i % 2 === 0 ? a : b).claim(owner, [write(`/srv/t${i}`)])),
+        refs.map((owner, i) => (i % 2 === 0 ? a : b).claim(owner, [writeRule(`/srv/t${i}`)])),
         { concurrency: "unbounded" }
       ))
       assert.isTrue(Exit.isSuccess(exit))
@@ -323,9 +315,9 @@ describe("FileSystemLiveAllocation", () => {
       const context = yield* Layer.buildWithScope(FileSystemLiveAllocation.layer(options("inst_a", PID_A)), scope)
       const a = Context.get(context, LiveAllocation.LiveAllocation)
       const b = yield* FileSystemLiveAllocation.make(options("inst_b", PID_B))
-      yield* a.claim(alice, [write("/srv/a")])
-      yield* a.claim(ref("rt_a", "w_other"), [write("/srv/other")])
-      yield* b.claim(bob, [write("/srv/b")])
+      yield* a.claim(alice, [writeRule("/srv/a")])
+      yield* a.claim(ref("rt_a", "w_other"), [writeRule("/srv/other")])
+      yield* b.claim(bob, [writeRule("/srv/b")])
       assert.strictEqual((yield* owners(b)).length, 3)
 
       yield* Scope.close(scope, Exit.void)
@@ -347,7 +339,7 @@ describe("FileSystemLiveAllocation", () => {
         scope
       )
       const a = Context.get(context, LiveAllocation.LiveAllocation)
-      yield* a.claim(alice, [write("/srv/a")])
+      yield* a.claim(alice, [writeRule("/srv/a")])
 
       // Another process holds the lock when the renewal comes due: the renewal looks at the holder, then waits.
       yield* writeLock({ pid: 4242, acquiredAt: 0 })
@@ -371,7 +363,7 @@ describe("FileSystemLiveAllocation", () => {
       const a = yield* instance("inst_a", PID_A)
       yield* fs.writeFileString(tablePath, "{ not json")
       assert.deepStrictEqual(yield* owners(a), [])
-      yield* a.claim(alice, [write("/srv/repo")])
+      yield* a.claim(alice, [writeRule("/srv/repo")])
       assert.deepStrictEqual((yield* readTable).entries.map((e) => e.owner.workerId), ["w_alice"])
     }).pipe(Effect.provide(NodeServices.layer)))
 

@@ -5,73 +5,32 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, Ids, RuntimeEvent, Transcript, Worker, WorkerStore } from "@yoi/domain"
+import { Errors, Ids, RuntimeEvent, type Transcript, WorkerStore } from "@yoi/domain"
+import { inputId, range, runId, transcriptEntry, w1, w2, workerRecord } from "@yoi/domain/test/support/fixtures"
 import { Effect, Exit, FileSystem, Layer, Option, Path, PlatformError, Scope } from "effect"
 import * as FileSystemWorkerStore from "../src/FileSystemWorkerStore.ts"
 import { workerStoreContract } from "./contract/WorkerStoreContract.ts"
+import { observe, onTempDirectory } from "./support/fixtures.ts"
 
 workerStoreContract(
   "filesystem",
-  Layer.unwrap(
-    Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const directory = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-store-contract-" })
-      return FileSystemWorkerStore.layer({ directory })
-    })
-  ).pipe(Layer.provide(NodeServices.layer))
+  onTempDirectory("yoi-store-contract-", (directory) => FileSystemWorkerStore.layer({ directory }))
 )
 
 type Store = WorkerStore.WorkerStore["Service"]
 
-const w1 = Ids.WorkerId.make("w_1")
-const w2 = Ids.WorkerId.make("w_2")
-const runId = Ids.RunId.make("run_1")
+/** Entries long enough that 5,000 of them make a transcript of over 400 KB (the bounded-read test). */
+const entry = (seq: number) => transcriptEntry(seq, `entry ${seq}: ${"lorem ipsum ".repeat(4)}`)
+const entries = (from: number, to: number) => range(from, to).map(entry)
 
-const record = (workerId: Ids.WorkerId, revision: number): WorkerStore.WorkerRecord =>
-  new WorkerStore.WorkerRecord({
-    workerId,
-    displayName: `Worker ${workerId} r${revision}`,
-    profile: { kind: "builtin", name: "companion" },
-    profileName: "companion",
-    requestedCapabilities: [],
-    scope: [],
-    createdAt: 1_000,
-    lastActivityAt: 1_000 + revision,
-    status: "idle",
-    queue: [],
-    usage: Worker.UsageTotals.zero,
-    seqReserved: 100 * revision,
-    recentInputs: []
-  })
-
-const entry = (seq: number): Transcript.TranscriptEntry =>
-  new Transcript.TranscriptEntry({
-    seq,
-    runId,
-    kind: seq % 2 === 1 ? "user" : "assistant",
-    text: `entry ${seq}: ${"lorem ipsum ".repeat(4)}`,
-    at: 2_000 + seq
-  })
-
-const entries = (from: number, to: number): Array<Transcript.TranscriptEntry> =>
-  Array.from({ length: to - from + 1 }, (_, i) => entry(from + i))
-
+/**
+ * Events of two small kinds: the bounded-read test reads 10 of them in under 1,000 bytes (the domain's
+ * `durableEvent` cycles through five kinds, usage totals among them, and would not fit).
+ */
 const event = (seq: number): RuntimeEvent.WorkerEvent =>
   seq % 2 === 0
     ? RuntimeEvent.TextDoneEvent.make({ seq, at: 3_000 + seq, runId, text: `answer ${seq}` })
-    : RuntimeEvent.RunStartedEvent.make({ seq, at: 3_000 + seq, runId, inputId: "in_1" })
-
-const range = (from: number, to: number): Array<number> => Array.from({ length: to - from + 1 }, (_, i) => from + i)
-
-const observe = Effect.fnUntraced(function*(store: Store, workerId: Ids.WorkerId) {
-  return {
-    record: yield* store.getWorker(workerId),
-    events: yield* store.readEvents(workerId, { after: 0, limit: 10_000 }),
-    lastEventSeq: yield* store.lastEventSeq(workerId),
-    transcript: yield* store.readTranscript(workerId, { after: 0, limit: 10_000 }),
-    transcriptCount: yield* store.transcriptCount(workerId)
-  }
-})
+    : RuntimeEvent.RunStartedEvent.make({ seq, at: 3_000 + seq, runId, inputId })
 
 /**
  * What a test can do to the files under a store, and the path-free check every message must pass.
@@ -185,10 +144,10 @@ describe("FileSystemWorkerStore", () => {
       const first = yield* files.open
       const runtime = new WorkerStore.RuntimeRecord({ runtimeId: Ids.RuntimeId.make("rt_1"), createdAt: 7 })
       yield* first.saveRuntime(runtime)
-      yield* first.commit(w1, { transcript: entries(1, 3), events: [event(1), event(2)], record: record(w1, 1) })
-      yield* first.commit(w1, { transcript: [entry(4)], events: [event(5)], record: record(w1, 2) })
+      yield* first.commit(w1, { transcript: entries(1, 3), events: [event(1), event(2)], record: workerRecord(w1, 1) })
+      yield* first.commit(w1, { transcript: [entry(4)], events: [event(5)], record: workerRecord(w1, 2) })
       yield* first.commit(w1, { events: [event(9)] })
-      yield* first.commit(w2, { record: record(w2, 1) })
+      yield* first.commit(w2, { record: workerRecord(w2, 1) })
       const one = yield* observe(first, w1)
       const two = yield* observe(first, w2)
 
@@ -197,7 +156,7 @@ describe("FileSystemWorkerStore", () => {
       assert.deepStrictEqual((yield* second.listWorkers).map((r) => r.workerId).sort(), ["w_1", "w_2"])
       assert.deepStrictEqual(yield* observe(second, w1), one)
       assert.deepStrictEqual(yield* observe(second, w2), two)
-      assert.deepStrictEqual(one.record, Option.some(record(w1, 2)))
+      assert.deepStrictEqual(one.record, Option.some(workerRecord(w1, 2)))
       assert.deepStrictEqual(one.events.map((e) => e.seq), [1, 2, 5, 9])
       assert.deepStrictEqual(one.transcript.entries, entries(1, 4))
       assert.deepStrictEqual(yield* second.diagnostics, [])
@@ -216,7 +175,7 @@ describe("FileSystemWorkerStore", () => {
       yield* first.commit(w1, {
         transcript: entries(1, 3),
         events: [event(1), event(2), event(3)],
-        record: record(w1, 1)
+        record: workerRecord(w1, 1)
       })
       const committed = yield* observe(first, w1)
       const sizes = {
@@ -242,20 +201,20 @@ describe("FileSystemWorkerStore", () => {
       assert.strictEqual(yield* files.size(w1, "transcript.jsonl"), sizes.transcript)
       assert.strictEqual(yield* files.size(w1, "transcript.idx"), sizes.index)
 
-      yield* second.commit(w1, { transcript: [entry(4)], events: [event(4)], record: record(w1, 2) })
+      yield* second.commit(w1, { transcript: [entry(4)], events: [event(4)], record: workerRecord(w1, 2) })
       const third = yield* files.open
       assert.deepStrictEqual(yield* third.diagnostics, [], "the repair was complete")
       const after = yield* observe(third, w1)
       assert.deepStrictEqual(after.events.map((e) => e.seq), [1, 2, 3, 4])
       assert.deepStrictEqual(after.transcript.entries, entries(1, 4))
-      assert.deepStrictEqual(after.record, Option.some(record(w1, 2)))
+      assert.deepStrictEqual(after.record, Option.some(workerRecord(w1, 2)))
     }).pipe(Effect.provide(NodeServices.layer)))
 
   it.effect("a log shorter than its watermark is clamped to its intact prefix, with a diagnostic", () =>
     Effect.gen(function*() {
       const files = yield* disk
       const first = yield* files.open
-      yield* first.commit(w1, { transcript: entries(1, 2), events: [event(1), event(2)], record: record(w1, 1) })
+      yield* first.commit(w1, { transcript: entries(1, 2), events: [event(1), event(2)], record: workerRecord(w1, 1) })
       const eventsAt2 = yield* files.size(w1, "events.jsonl")
       yield* first.commit(w1, { transcript: entries(3, 4), events: [event(3), event(4)] })
       // lose the last event and a bit of the one before it; lose half of the transcript index
@@ -271,7 +230,7 @@ describe("FileSystemWorkerStore", () => {
       assert.strictEqual(seen.lastEventSeq, 2)
       assert.deepStrictEqual(seen.transcript.entries, entries(1, 4), "the index is rebuilt from the transcript")
       assert.deepStrictEqual((yield* second.readTranscript(w1, { before: 4, limit: 2 })).entries, entries(2, 3))
-      assert.deepStrictEqual(seen.record, Option.some(record(w1, 1)))
+      assert.deepStrictEqual(seen.record, Option.some(workerRecord(w1, 1)))
 
       yield* second.commit(w1, { events: [event(3)] })
       const third = yield* files.open
@@ -283,10 +242,10 @@ describe("FileSystemWorkerStore", () => {
     Effect.gen(function*() {
       const files = yield* disk
       const first = yield* files.open
-      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
-      yield* first.commit(w2, { transcript: [entry(1)], events: [event(1)], record: record(w2, 1) })
+      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 1) })
+      yield* first.commit(w2, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w2, 1) })
       const w3 = Ids.WorkerId.make("w_3")
-      yield* first.commit(w3, { record: record(w3, 1) })
+      yield* first.commit(w3, { record: workerRecord(w3, 1) })
       const two = yield* observe(first, w2)
       yield* files.write(w1, "worker.json", "{\"format\":1,\"record\":{\"workerId\":")
       yield* files.write(w3, "worker.json", JSON.stringify({ format: 1, logs: { eventBytes: "many" } }))
@@ -302,7 +261,7 @@ describe("FileSystemWorkerStore", () => {
       for (
         const attempt of [
           second.getWorker(w1),
-          second.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 2) }),
+          second.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 2) }),
           second.readEvents(w1, { after: 0, limit: 10 })
         ]
       ) {
@@ -319,7 +278,7 @@ describe("FileSystemWorkerStore", () => {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const first = yield* files.open
-      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 1) })
       const one = yield* observe(first, w1)
       yield* fs.writeFileString(path.join(files.directory, "workers", "w_9"), "not a directory")
 
@@ -335,7 +294,7 @@ describe("FileSystemWorkerStore", () => {
       const files = yield* disk
       const store = yield* files.open
       for (let i = 1; i <= 5; i++) {
-        yield* store.commit(w1, { transcript: [entry(i)], events: [event(i)], record: record(w1, i) })
+        yield* store.commit(w1, { transcript: [entry(i)], events: [event(i)], record: workerRecord(w1, i) })
         yield* store.saveRuntime(new WorkerStore.RuntimeRecord({ runtimeId: Ids.RuntimeId.make("rt_1"), createdAt: i }))
       }
       yield* Effect.forEach(range(6, 15), (i) => store.commit(w1, { events: [event(i)] }), { concurrency: "unbounded" })
@@ -362,7 +321,7 @@ describe("FileSystemWorkerStore", () => {
     return Effect.gen(function*() {
       const files = yield* disk
       const store = yield* files.open
-      yield* store.commit(w1, { record: record(w1, 1) })
+      yield* store.commit(w1, { record: workerRecord(w1, 1) })
       probe.syncs.clear()
 
       yield* Effect.forEach(range(1, 50), (seq) => store.commit(w1, { events: [event(seq)] }), {
@@ -388,7 +347,7 @@ describe("FileSystemWorkerStore", () => {
         { events: [event(1)], transcript: [entry(1)] },
         { events: [event(1)] }, // repeats seq 1
         { events: [event(2)], transcript: [entry(3)] }, // skips transcript seq 2
-        { events: [event(2)], transcript: [entry(2)], record: record(w1, 1) },
+        { events: [event(2)], transcript: [entry(2)], record: workerRecord(w1, 1) },
         { events: [RuntimeEvent.TextDeltaEvent.make({ seq: 3, at: 1, runId, delta: "x" })] }
       ]
       const outcomes = yield* Effect.forEach(changes, (change) => Effect.result(store.commit(w1, change)), {
@@ -398,7 +357,7 @@ describe("FileSystemWorkerStore", () => {
       const seen = yield* observe(yield* files.open, w1)
       assert.deepStrictEqual(seen.events, [event(1), event(2)])
       assert.deepStrictEqual(seen.transcript.entries, entries(1, 2))
-      assert.deepStrictEqual(seen.record, Option.some(record(w1, 1)))
+      assert.deepStrictEqual(seen.record, Option.some(workerRecord(w1, 1)))
     }).pipe(Effect.provide(NodeServices.layer)))
 
   it.effect("readTranscript and readEvents read O(limit) bytes, not the whole log", () => {
@@ -447,13 +406,13 @@ describe("FileSystemWorkerStore", () => {
     return Effect.gen(function*() {
       const files = yield* disk
       const store = yield* files.open
-      yield* store.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+      yield* store.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 1) })
       const before = yield* observe(store, w1)
 
       // the logs are appended and fsynced, then replacing worker.json fails
       probe.failRename = true
       const renameFailure = yield* Effect.flip(
-        store.commit(w1, { transcript: [entry(2)], events: [event(2)], record: record(w1, 2) })
+        store.commit(w1, { transcript: [entry(2)], events: [event(2)], record: workerRecord(w1, 2) })
       )
       probe.failRename = false
       assert.instanceOf(renameFailure, Errors.StoreFailure)
@@ -467,13 +426,13 @@ describe("FileSystemWorkerStore", () => {
       files.assertPathFree(openFailure.message)
       assert.deepStrictEqual(yield* observe(store, w1), before)
 
-      yield* store.commit(w1, { transcript: [entry(2)], events: [event(3)], record: record(w1, 3) })
+      yield* store.commit(w1, { transcript: [entry(2)], events: [event(3)], record: workerRecord(w1, 3) })
       const reopened = yield* files.open
       assert.deepStrictEqual(yield* reopened.diagnostics, [], "the failed batch's bytes were cut before appending")
       const seen = yield* observe(reopened, w1)
       assert.deepStrictEqual(seen.events, [event(1), event(3)])
       assert.deepStrictEqual(seen.transcript.entries, entries(1, 2))
-      assert.deepStrictEqual(seen.record, Option.some(record(w1, 3)))
+      assert.deepStrictEqual(seen.record, Option.some(workerRecord(w1, 3)))
     }).pipe(Effect.provide(probed(probe)))
   })
 
@@ -482,7 +441,7 @@ describe("FileSystemWorkerStore", () => {
       const files = yield* disk
       const committed = yield* Effect.scoped(Effect.gen(function*() {
         const first = yield* files.open
-        yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+        yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 1) })
         return yield* observe(first, w1)
       }))
       assert.include(yield* files.files, "clean", "closing with nothing in flight marks the store clean")
@@ -494,7 +453,7 @@ describe("FileSystemWorkerStore", () => {
       assert.deepStrictEqual(yield* second.diagnostics, [])
       // ... but reads stay within the watermarks, and the next append cuts the tail first
       assert.deepStrictEqual(yield* observe(second, w1), committed)
-      yield* second.commit(w1, { transcript: [entry(2)], events: [event(2)], record: record(w1, 2) })
+      yield* second.commit(w1, { transcript: [entry(2)], events: [event(2)], record: workerRecord(w1, 2) })
       assert.deepStrictEqual((yield* observe(second, w1)).transcript.entries, entries(1, 2))
 
       // `second` is never closed (a crash): the next open checks every log again
@@ -510,9 +469,11 @@ describe("FileSystemWorkerStore", () => {
       const files = yield* disk
       yield* Effect.scoped(Effect.gen(function*() {
         const store = yield* files.open
-        yield* store.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+        yield* store.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 1) })
         probe.failRename = true
-        yield* Effect.flip(store.commit(w1, { transcript: [entry(2)], events: [event(2)], record: record(w1, 2) }))
+        yield* Effect.flip(
+          store.commit(w1, { transcript: [entry(2)], events: [event(2)], record: workerRecord(w1, 2) })
+        )
         probe.failRename = false
       }))
       assert.notInclude(yield* files.files, "clean")
@@ -528,7 +489,7 @@ describe("FileSystemWorkerStore", () => {
       const fs = yield* FileSystem.FileSystem
       const scope = yield* Scope.make()
       const first = yield* Scope.provide(files.openAs(3_000_001), scope)
-      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
+      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 1) })
       const before = yield* files.files
 
       // the same process again, then a live other process: both refused, nothing in the directory touched
@@ -593,8 +554,8 @@ describe("FileSystemWorkerStore", () => {
     Effect.gen(function*() {
       const files = yield* disk
       const first = yield* files.open
-      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: record(w1, 1) })
-      yield* first.commit(w2, { events: [event(1)], record: record(w2, 1) })
+      yield* first.commit(w1, { transcript: [entry(1)], events: [event(1)], record: workerRecord(w1, 1) })
+      yield* first.commit(w2, { events: [event(1)], record: workerRecord(w2, 1) })
       yield* files.append(w1, "events.jsonl", "{\"torn")
       yield* files.write(w2, "worker.json", "[]")
       yield* files.append(w1, "../../runtime.json", "not json")
@@ -605,7 +566,7 @@ describe("FileSystemWorkerStore", () => {
       const invalid = "../../escape" as Ids.WorkerId // an id that skipped validation
       const failures = yield* Effect.forEach([
         store.commit(w1, { events: [event(1)] }),
-        store.commit(invalid, { record: record(w1, 1) }),
+        store.commit(invalid, { record: workerRecord(w1, 1) }),
         store.readEvents(invalid, { after: 0, limit: 1 }),
         store.readTranscript(invalid, { limit: 1 }),
         store.getWorker(w2)

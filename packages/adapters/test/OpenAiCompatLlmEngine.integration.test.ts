@@ -5,7 +5,7 @@
  * timeouts on sockets use small real timeouts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Transcript } from "@yoi/domain"
+import { engineRequest, historyEntry } from "@yoi/domain/test/support/fixtures"
 import { DateTime, Effect, Fiber, Redacted } from "effect"
 import { FetchHttpClient, Headers } from "effect/http"
 import { TestClock } from "effect/testing"
@@ -51,16 +51,6 @@ llmEngineContract(
   })
 )
 
-const entry = (seq: number, kind: Transcript.TranscriptKind, text: string, interrupted?: boolean) =>
-  new Transcript.TranscriptEntry({
-    seq,
-    runId: "run_0",
-    kind,
-    text,
-    at: seq,
-    ...(interrupted === undefined ? {} : { interrupted })
-  })
-
 /** A tool-call piece that repeats the tool's name, as some servers send them. */
 const namedPiece = (args: string) =>
   `data: ${
@@ -78,14 +68,14 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ apiKey: Redacted.make("sk-test-key"), maxOutputTokens: 100 })
         const history = [
-          entry(1, "user", "first question"),
-          entry(2, "reasoning", "private thoughts"),
-          entry(3, "assistant", "first answer"),
-          entry(4, "tool_call", "{}"),
-          entry(5, "user", "second question"),
-          entry(6, "assistant", "cut sho", true)
+          historyEntry(1, "user", "first question"),
+          historyEntry(2, "reasoning", "private thoughts"),
+          historyEntry(3, "assistant", "first answer"),
+          historyEntry(4, "tool_call", "{}"),
+          historyEntry(5, "user", "second question"),
+          historyEntry(6, "assistant", "cut sho", true)
         ]
-        const request = Fake.request("the input", {
+        const request = engineRequest("the input", {
           systemPrompt: "Be brief.",
           history,
           model: "the-request-model",
@@ -120,9 +110,9 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const fake = yield* Fake.start
         const withOptions = yield* engineOn(fake.openAiBaseUrl, { maxOutputTokens: 200, temperature: 0.7 })
-        Fake.assertSuccess(yield* Fake.run(withOptions.stream(Fake.request("x"))))
+        Fake.assertSuccess(yield* Fake.run(withOptions.stream(engineRequest("x"))))
         const bare = yield* engineOn(`${fake.openAiBaseUrl}/`)
-        Fake.assertSuccess(yield* Fake.run(bare.stream(Fake.request("x", { systemPrompt: "" }))))
+        Fake.assertSuccess(yield* Fake.run(bare.stream(engineRequest("x", { systemPrompt: "" }))))
         const [first, second] = yield* fake.requests
         assert.deepInclude(first?.body, { max_tokens: 200, temperature: 0.7 })
         assert.strictEqual(second?.path, "/v1/chat/completions", "a trailing slash on the base URL is dropped")
@@ -158,7 +148,7 @@ describe("OpenAiCompatLlmEngine", () => {
           }).map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.tagsOf(result.events), ["text_delta", "text_delta", "finish", "usage"])
         assert.strictEqual(Fake.textOf(result.events), "Hello")
@@ -181,7 +171,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(openAi.done),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         const usage = result.events.at(-1)
         assert.strictEqual(usage?._tag, "usage")
@@ -197,7 +187,7 @@ describe("OpenAiCompatLlmEngine", () => {
             ...openAi.reply({ reasoning: ["Think", "ing."], reasoningField: field, text: ["Done."] }).map(Fake.write),
             Fake.end
           ]))
-          const result = yield* Fake.run(engine.stream(Fake.request("x")))
+          const result = yield* Fake.run(engine.stream(engineRequest("x")))
           Fake.assertSuccess(result)
           assert.deepStrictEqual(Fake.tagsOf(result.events).slice(0, 3), [
             "reasoning_delta",
@@ -221,7 +211,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write("data: [DONE]\n\n"),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "tool_call"), [
           { _tag: "tool_call", callId: "c1", name: "get_weather", input: "{\"city\":\"Oslo\"}" }
@@ -241,7 +231,7 @@ describe("OpenAiCompatLlmEngine", () => {
           }).map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "tool_call"), [
           { _tag: "tool_call", callId: "call_a", name: "get_weather", input: "{\"city\":\"Paris\"}" },
@@ -263,7 +253,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.stream([...openAi.reply({ text: ["a"], finishReason }).map(Fake.write), Fake.end]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "finish"), [{ _tag: "finish", reason }])
       }))
@@ -275,7 +265,7 @@ describe("OpenAiCompatLlmEngine", () => {
           ...openAi.reply({ text: ["Once upon", " a"], finishReason: "content_filter" }).map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "content_filter")
         assert.strictEqual(failure.provider, "openai-compatible")
@@ -291,7 +281,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(openAi.chunk({}, "stop")),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), "All")
       }))
@@ -307,7 +297,7 @@ describe("OpenAiCompatLlmEngine", () => {
           ...rest.map(Fake.write),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), "ab")
         assert.deepStrictEqual(Fake.ofTag(result.events, "retry"), [])
@@ -325,7 +315,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(openAi.done),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), `${text}🎉`)
         assert.isAtLeast((yield* fake.request(0)).writes(), 7, "the fake wrote the halves separately")
@@ -342,7 +332,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(openAi.chunk({ content: "cated" })),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "stream_truncated")
         assert.strictEqual(Fake.textOf(result.events), "truncated")
       }))
@@ -351,7 +341,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.stream([Fake.end]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "stream_truncated")
         assert.deepStrictEqual(result.events, [])
       }))
@@ -367,7 +357,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.gate(gate),
           Fake.reset
         ]))
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         assert.strictEqual((yield* watched.next("text_delta")).delta, "par")
         assert.strictEqual((yield* watched.next("text_delta")).delta, "tial")
         yield* gate.open
@@ -386,7 +376,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(openAi.done),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "invalid_stream")
         assert.strictEqual(Fake.textOf(result.events), "ok so far")
@@ -396,14 +386,14 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.stream([Fake.write("data: {\"choices\": \"nope\"}\n\n"), Fake.end]))
-        assert.strictEqual(Fake.failureOf(yield* Fake.run(engine.stream(Fake.request("x")))).code, "invalid_stream")
+        assert.strictEqual(Fake.failureOf(yield* Fake.run(engine.stream(engineRequest("x")))).code, "invalid_stream")
       }))
 
     it.effect("a 200 that is not an event stream is invalid_stream", () =>
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.status(200, { choices: [{ message: { content: "not streamed" } }] }))
-        const failure = Fake.failureOf(yield* Fake.run(engine.stream(Fake.request("x"))))
+        const failure = Fake.failureOf(yield* Fake.run(engine.stream(engineRequest("x"))))
         assert.strictEqual(failure.code, "invalid_stream")
         assert.include(failure.message, "application/json")
       }))
@@ -416,7 +406,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(openAi.error({ message: "The server had an error", type: "server_error", code: "overloaded" })),
           Fake.stall
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "overloaded")
         assert.include(failure.message, "The server had an error")
@@ -428,7 +418,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.stream([Fake.write(openAi.error({ message: "nope", type: "server_error" })), Fake.end]))
-        assert.strictEqual(Fake.failureOf(yield* Fake.run(engine.stream(Fake.request("x")))).code, "server_error")
+        assert.strictEqual(Fake.failureOf(yield* Fake.run(engine.stream(engineRequest("x")))).code, "server_error")
       }))
   })
 
@@ -446,7 +436,7 @@ describe("OpenAiCompatLlmEngine", () => {
           ),
           ok()
         )
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         const retry = yield* watched.next("retry")
         assert.deepStrictEqual(retry, {
           _tag: "retry",
@@ -468,7 +458,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: "10 millis" } })
         yield* fake.plan(Fake.status(429, {}, { "retry-after-ms": "150", "retry-after": "1" }), ok())
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         const retry = yield* watched.next("retry")
         assert.strictEqual(retry.delayMs, 150)
         assert.strictEqual(retry.reason, "HTTP 429")
@@ -480,7 +470,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: "400 millis" } })
         yield* fake.plan(Fake.status(429, {}, { "retry-after-ms": "0" }), ok())
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         const retry = yield* watched.next("retry")
         assert.isAtLeast(retry.delayMs, 320, "backoff 400 ms ± 20%")
         yield* TestClock.adjust("1 second")
@@ -496,7 +486,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.status(503, "<html>busy</html>", { "retry-after": date, "content-type": "text/html" }),
           ok()
         )
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         const retry = yield* watched.next("retry")
         assert.strictEqual(retry.delayMs, 12_000)
         assert.strictEqual(retry.reason, "HTTP 503")
@@ -508,7 +498,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: "1 second", maxDelay: "30 seconds" } })
         yield* fake.plan(Fake.status(500), Fake.status(502), Fake.status(504), ok())
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         for (const [attempt, base] of [[1, 1000], [2, 2000], [3, 4000]] as const) {
           const retry = yield* watched.next("retry")
           assert.strictEqual(retry.attempt, attempt)
@@ -529,7 +519,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: "10 seconds", maxDelay: "15 seconds" } })
         yield* fake.plan(Fake.status(500), Fake.status(500), ok())
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         const first = yield* watched.next("retry")
         assert.isAtMost(first.delayMs, 12_000)
         yield* TestClock.adjust(first.delayMs)
@@ -544,7 +534,7 @@ describe("OpenAiCompatLlmEngine", () => {
         yield* fake.plan(
           Fake.status(429, { error: { message: "slow down", code: "rate_limit_exceeded" } }, { "retry-after": "120" })
         )
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "rate_limited")
         assert.include(failure.message, "120 s")
@@ -557,7 +547,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: 0 } })
         yield* fake.plan(Fake.status(408), Fake.status(425), ok())
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "retry").map((r) => r.reason), ["HTTP 408", "HTTP 425"])
       }))
@@ -570,7 +560,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.status(500, { error: { message: "boom", type: "server_error" } }),
           Fake.status(429, { error: { message: "Too many requests", type: "requests", code: "rate_limit_exceeded" } })
         )
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "rate_limit_exceeded")
         assert.include(failure.message, "Too many requests")
@@ -583,7 +573,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { maxRetries: 0 } })
         yield* fake.plan(Fake.status(429, "Too Many Requests"))
-        const failure = Fake.failureOf(yield* Fake.run(engine.stream(Fake.request("x"))))
+        const failure = Fake.failureOf(yield* Fake.run(engine.stream(engineRequest("x"))))
         assert.strictEqual(failure.code, "rate_limited")
         assert.include(failure.message, "HTTP 429")
       }))
@@ -606,7 +596,7 @@ describe("OpenAiCompatLlmEngine", () => {
         Effect.gen(function*() {
           const { engine, fake } = yield* setup()
           yield* fake.plan(Fake.status(code, body))
-          const result = yield* Fake.run(engine.stream(Fake.request("x")))
+          const result = yield* Fake.run(engine.stream(engineRequest("x")))
           const failure = Fake.failureOf(result)
           assert.strictEqual(failure.code, expected)
           assert.include(failure.message, `HTTP ${code}`)
@@ -619,7 +609,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const port = yield* closedPort
         const engine = yield* engineOn(`http://127.0.0.1:${port}/v1`, { policy: { maxRetries: 2, baseDelay: 0 } })
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "connection_failed")
         assert.include(failure.message, "3 attempts")
@@ -634,7 +624,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { baseDelay: 0 } })
         yield* fake.plan(Fake.stream([Fake.pause(10), Fake.reset]), ok())
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "retry").map((r) => r.reason), ["connection failed"])
       }))
@@ -647,7 +637,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: timeouts })
         yield* fake.plan(Fake.silent, ok(["late"]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "retry").map((r) => r.reason), ["first-event timeout"])
         assert.strictEqual(Fake.textOf(result.events), "late")
@@ -658,7 +648,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: { ...timeouts, maxRetries: 1 } })
         yield* fake.plan(Fake.silent, Fake.silent)
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         const failure = Fake.failureOf(result)
         assert.strictEqual(failure.code, "first_event_timeout")
         assert.include(failure.message, "2 attempts")
@@ -669,7 +659,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup({ policy: timeouts })
         yield* fake.plan(Fake.stream([Fake.stall]), ok(["second"]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.ofTag(result.events, "retry").map((r) => r.reason), ["first-event timeout"])
         assert.isTrue(yield* (yield* fake.request(0)).closed)
@@ -683,7 +673,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(openAi.chunk({ content: "waiting" })),
           Fake.stall
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         assert.strictEqual(Fake.failureOf(result).code, "idle_timeout")
         assert.strictEqual(Fake.textOf(result.events), "waiting")
         assert.strictEqual((yield* fake.requests).length, 1, "not retried")
@@ -696,7 +686,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.stream([...openAi.reply({ text: ["Hi"] }).map(Fake.write), Fake.stall]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.deepStrictEqual(Fake.tagsOf(result.events).slice(-2), ["finish", "usage"])
         assert.isTrue(yield* (yield* fake.request(0)).closed, "the client cut the open body")
@@ -711,7 +701,7 @@ describe("OpenAiCompatLlmEngine", () => {
           Fake.write(`${openAi.done}data: {not json\n\n`),
           Fake.end
         ]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), "Hi")
       }))
@@ -720,7 +710,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.stream([...openAi.reply({ text: ["Hi"] }).map(Fake.write), Fake.pause(20), Fake.reset]))
-        const result = yield* Fake.run(engine.stream(Fake.request("x")))
+        const result = yield* Fake.run(engine.stream(engineRequest("x")))
         Fake.assertSuccess(result)
         assert.strictEqual(Fake.textOf(result.events), "Hi")
       }))
@@ -731,7 +721,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.endless)
-        const watched = yield* Fake.watch(engine.stream(Fake.request("x")))
+        const watched = yield* Fake.watch(engine.stream(engineRequest("x")))
         yield* watched.next("text_delta")
         yield* Fiber.interrupt(watched.fiber)
         const recorded = yield* fake.request(0)
@@ -744,7 +734,7 @@ describe("OpenAiCompatLlmEngine", () => {
       Effect.gen(function*() {
         const { engine, fake } = yield* setup()
         yield* fake.plan(Fake.silent)
-        const fiber = yield* Fake.run(engine.stream(Fake.request("x"))).pipe(
+        const fiber = yield* Fake.run(engine.stream(engineRequest("x"))).pipe(
           Effect.forkChild({ startImmediately: true })
         )
         const recorded = yield* fake.request(0)

@@ -6,6 +6,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import { engineRequest } from "@yoi/domain/test/support/fixtures"
 import { Effect, Fiber, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import * as OpenAiCompatLlmEngine from "../src/OpenAiCompatLlmEngine.ts"
@@ -45,7 +46,7 @@ describe("OpenAiCompatLlmEngine on a real llama-server", () => {
   it.live("the reply, its finish stop and usage as the server counts it", () =>
     Effect.gen(function*() {
       const { engine } = yield* setup
-      const result = yield* Fake.run(engine.stream(Fake.request("Say hello.", { systemPrompt: "Be kind." })))
+      const result = yield* Fake.run(engine.stream(engineRequest("Say hello.", { systemPrompt: "Be kind." })))
       Fake.assertSuccess(result)
       assert.strictEqual(Fake.textOf(result.events), reply)
       assert.deepStrictEqual(Fake.ofTag(result.events, "finish"), [{ _tag: "finish", reason: "stop" }])
@@ -57,7 +58,7 @@ describe("OpenAiCompatLlmEngine on a real llama-server", () => {
   it.live("interrupting /loop mid-stream makes llama-server cancel the task", () =>
     Effect.gen(function*() {
       const { engine, server } = yield* setup
-      const watched = yield* Fake.watch(engine.stream(Fake.request("/loop")))
+      const watched = yield* Fake.watch(engine.stream(engineRequest("/loop")))
       assert.include((yield* watched.next("text_delta")).delta, "tick")
       yield* Fiber.interrupt(watched.fiber)
       assert.match(yield* server.waitForLog(cancelLine), cancelLine)
@@ -66,7 +67,7 @@ describe("OpenAiCompatLlmEngine on a real llama-server", () => {
   it.live("max_tokens from the profile ends /loop with the finish length, a complete reply", () =>
     Effect.gen(function*() {
       const { engine } = yield* setup
-      const result = yield* Fake.run(engine.stream(Fake.request("/loop", { generation: { maxOutputTokens: 20 } })))
+      const result = yield* Fake.run(engine.stream(engineRequest("/loop", { generation: { maxOutputTokens: 20 } })))
       Fake.assertSuccess(result)
       assert.strictEqual(Fake.textOf(result.events), " tick tock".repeat(10))
       assert.deepStrictEqual(Fake.ofTag(result.events, "finish"), [{ _tag: "finish", reason: "length" }])

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, LlmEngine, Transcript } from "@yoi/domain"
+import { Errors, LlmEngine } from "@yoi/domain"
+import { engineRequest, historyEntry } from "@yoi/domain/test/support/fixtures"
 import { Cause, Effect, Exit, Fiber, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as ScriptedLlmEngine from "../src/ScriptedLlmEngine.ts"
@@ -17,17 +18,6 @@ llmEngineContract(
 
 type Event = LlmEngine.EngineEvent
 
-const profile = new LlmEngine.Profile({ name: "companion", description: "test profile", systemPrompt: "", tools: [] })
-
-const request = (input: string, history: ReadonlyArray<Transcript.TranscriptEntry> = []): LlmEngine.EngineRequest => ({
-  workerId: "w_1",
-  runId: "run_1",
-  profile,
-  model: "scripted",
-  history,
-  input
-})
-
 /** Runs the stream to its end and returns every event it emitted and how it ended. */
 const run = Effect.fnUntraced(function*(stream: Stream.Stream<Event, Errors.EngineFailure>) {
   const events: Array<Event> = []
@@ -37,11 +27,11 @@ const run = Effect.fnUntraced(function*(stream: Stream.Stream<Event, Errors.Engi
 
 /** Runs a stream that must succeed. */
 const collect = (engine: LlmEngine.LlmEngine["Service"], input: string) =>
-  Stream.runCollect(engine.stream(request(input)))
+  Stream.runCollect(engine.stream(engineRequest(input)))
 
 /** Runs a stream that must fail with `EngineFailure`; returns the events before the failure, and the failure. */
 const collectFailure = Effect.fnUntraced(function*(engine: LlmEngine.LlmEngine["Service"], input: string) {
-  const { events, exit } = yield* run(engine.stream(request(input)))
+  const { events, exit } = yield* run(engine.stream(engineRequest(input)))
   assert.isTrue(Exit.isFailure(exit), "the stream fails")
   if (Exit.isSuccess(exit)) return assert.fail("unreachable")
   const error = Cause.findErrorOption(exit.cause)
@@ -95,11 +85,11 @@ describe("ScriptedLlmEngine", () => {
   it.effect("usage: characters / 4 of input + history and of the reply, or the configured function", () =>
     Effect.gen(function*() {
       const history = [
-        new Transcript.TranscriptEntry({ seq: 1, runId: "run_0", kind: "user", text: "x".repeat(10), at: 0 }),
-        new Transcript.TranscriptEntry({ seq: 2, runId: "run_0", kind: "assistant", text: "y".repeat(7), at: 1 })
+        historyEntry(1, "user", "x".repeat(10)),
+        historyEntry(2, "assistant", "y".repeat(7))
       ]
       const events = yield* Stream.runCollect(
-        ScriptedLlmEngine.make({ reply: "12345" }).stream(request("abc", history))
+        ScriptedLlmEngine.make({ reply: "12345" }).stream(engineRequest("abc", { history }))
       )
       const usage = events.at(-1)
       if (usage?._tag !== "usage") return assert.fail("ends with usage")
@@ -168,7 +158,7 @@ describe("ScriptedLlmEngine", () => {
     Effect.gen(function*() {
       const counter = yield* Ref.make(0)
       const engine = ScriptedLlmEngine.make({ reply: "a b c d", delay: "1 second" })
-      const fiber = yield* Stream.runCollect(counted(engine.stream(request("x")), counter)).pipe(
+      const fiber = yield* Stream.runCollect(counted(engine.stream(engineRequest("x")), counter)).pipe(
         Effect.forkChild({ startImmediately: true })
       )
       assert.strictEqual(yield* Ref.get(counter), 0, "nothing before the first delay")
@@ -188,7 +178,7 @@ describe("ScriptedLlmEngine", () => {
       const counter = yield* Ref.make(0)
       const engine = ScriptedLlmEngine.make()
       const fiber = yield* Stream.runCollect(
-        counted(engine.stream(request(`/script {"reply":"abc","deltas":3,"delayMs":500}`)), counter)
+        counted(engine.stream(engineRequest(`/script {"reply":"abc","deltas":3,"delayMs":500}`)), counter)
       ).pipe(Effect.forkChild({ startImmediately: true }))
       yield* TestClock.adjust("1 second")
       assert.strictEqual(yield* Ref.get(counter), 2)
@@ -200,7 +190,7 @@ describe("ScriptedLlmEngine", () => {
     Effect.gen(function*() {
       const counter = yield* Ref.make(0)
       const engine = ScriptedLlmEngine.make({ reply: "a b c d e", delay: "1 second" })
-      const fiber = yield* Stream.runDrain(counted(engine.stream(request("x")), counter)).pipe(
+      const fiber = yield* Stream.runDrain(counted(engine.stream(engineRequest("x")), counter)).pipe(
         Effect.forkChild({ startImmediately: true })
       )
       yield* TestClock.adjust("1 second")
@@ -245,7 +235,7 @@ describe("ScriptedLlmEngine", () => {
       Effect.gen(function*() {
         const counter = yield* Ref.make(0)
         const engine = ScriptedLlmEngine.make({ reply: "a b c d", delay: "1 second", fail: 2 })
-        const fiber = yield* Stream.runCollect(counted(engine.stream(request("x")), counter)).pipe(
+        const fiber = yield* Stream.runCollect(counted(engine.stream(engineRequest("x")), counter)).pipe(
           Effect.forkChild({ startImmediately: true })
         )
         yield* TestClock.adjust("1 second")

@@ -7,7 +7,7 @@
  * Deliberately not here: delegation, deny rules and segments of the legacy registry (no caller needs them yet).
  */
 import { Option, Schema } from "effect"
-import { controlCharacters, WorkerRef } from "./Ids.ts"
+import { controlCharacters, sameRef, WorkerRef } from "./Ids.ts"
 import { ScopeRule } from "./Worker.ts"
 
 /** One live Worker's claim. @category models */
@@ -59,8 +59,6 @@ export const rulesOverlap = (a: ScopeRule, b: ScopeRule): boolean => {
 /** Two rules conflict when both are write rules and they overlap. @category constructors */
 export const rulesConflict = (a: ScopeRule, b: ScopeRule): boolean =>
   a.permission === "write" && b.permission === "write" && rulesOverlap(a, b)
-
-const sameRef = (a: WorkerRef, b: WorkerRef) => a.runtimeId === b.runtimeId && a.workerId === b.workerId
 
 /**
  * The conflict for the lowest-indexed requested rule that conflicts with any live claim of another owner; when

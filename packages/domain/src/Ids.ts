@@ -81,6 +81,16 @@ export class WorkerRef extends Schema.Class<WorkerRef>("@yoi/domain/WorkerRef")(
   workerId: WorkerId
 }) {}
 
+/** Whether two refs name the same Worker (refs are compared by value, never by identity). @category constructors */
+export const sameRef = (a: WorkerRef, b: WorkerRef): boolean => a.runtimeId === b.runtimeId && a.workerId === b.workerId
+
+/**
+ * A string that is equal for equal refs and different for different ones, for keying maps and sets by ref. The
+ * separator is a NUL, which no identifier can contain, so no two refs share a key.
+ * @category constructors
+ */
+export const refKey = (ref: WorkerRef): string => `${ref.runtimeId}\u0000${ref.workerId}`
+
 /** `name@runtime`, for people only. @category constructors */
 export const displayRef = (displayName: string, runtimeId: RuntimeId): string => `${displayName}@${runtimeId}`
 

@@ -6,11 +6,11 @@
  * given, in order, and answers bounded reads. A store never decides Worker semantics. Transient events
  * (`*_delta`) never reach it.
  */
-import { Context, type Effect, type Option, Schema } from "effect"
-import type { StoreFailure } from "./Errors.ts"
+import { Context, type Effect, type Option, Result, Schema } from "effect"
+import { StoreFailure } from "./Errors.ts"
 import { RuntimeId, WorkerId } from "./Ids.ts"
 import { InputAccepted } from "./Requests.ts"
-import type { WorkerEvent } from "./RuntimeEvent.ts"
+import { isTransient, type WorkerEvent } from "./RuntimeEvent.ts"
 import type { Diagnostic } from "./RuntimeInfo.ts"
 import type { TranscriptEntry, TranscriptPage, TranscriptQuery } from "./Transcript.ts"
 import {
@@ -88,7 +88,8 @@ export class WorkerStore extends Context.Service<WorkerStore, {
   /**
    * Persists a transition. Transcript seqs must continue the Worker's transcript (1, 2, …); event seqs must be
    * increasing and greater than the last persisted one (gaps are allowed: transient events take seqs too); transient
-   * events are refused. Any violation fails with `StoreFailure` and writes nothing.
+   * events are refused; a record must be the Worker's own. Any violation (`checkChange`) fails with `StoreFailure`
+   * and writes nothing.
    */
   commit(workerId: WorkerId, change: WorkerChange): Effect.Effect<void, StoreFailure>
   /** Durable events with `seq > after`, ascending, at most `limit`. */
@@ -104,3 +105,47 @@ export class WorkerStore extends Context.Service<WorkerStore, {
   /** Problems found while opening or reading (torn tails, corrupt records), sanitized. */
   readonly diagnostics: Effect.Effect<ReadonlyArray<Diagnostic>>
 }>()("@yoi/domain/WorkerStore") {}
+
+/** How far a Worker's logs reach: what a change must continue. @category models */
+export interface LogHeads {
+  /** The highest persisted event seq (0 when none). */
+  readonly lastEventSeq: number
+  /** The number of transcript entries (the last entry's seq). */
+  readonly transcriptCount: number
+}
+
+/** The heads of a Worker with no logs. @category constructors */
+export const emptyLogHeads: LogHeads = { lastEventSeq: 0, transcriptCount: 0 }
+
+const reject = (message: string) => Result.fail(new StoreFailure({ operation: "commit", message }))
+
+/**
+ * The rule every store applies before `commit` writes anything: whether `change` may follow a Worker whose logs
+ * reach `heads`. Success holds the heads after the change (so a store validating a queue of changes feeds each
+ * one's result to the next); failure is the `StoreFailure` `commit` fails with, whose message names seqs and
+ * kinds, never a path. Pure and O(size of the change).
+ * @category constructors
+ */
+export const checkChange = (
+  workerId: WorkerId,
+  heads: LogHeads,
+  change: WorkerChange
+): Result.Result<LogHeads, StoreFailure> => {
+  let transcriptCount = heads.transcriptCount
+  for (const entry of change.transcript ?? []) {
+    if (entry.seq !== transcriptCount + 1) {
+      return reject(`transcript seq ${entry.seq} does not continue the transcript (expected ${transcriptCount + 1})`)
+    }
+    transcriptCount++
+  }
+  let lastEventSeq = heads.lastEventSeq
+  for (const event of change.events ?? []) {
+    if (isTransient(event)) return reject(`transient event ${event._tag} (seq ${event.seq}) is never persisted`)
+    if (!(event.seq > lastEventSeq)) return reject(`event seq ${event.seq} does not increase past ${lastEventSeq}`)
+    lastEventSeq = event.seq
+  }
+  if (change.record !== undefined && change.record.workerId !== workerId) {
+    return reject("the record belongs to another Worker")
+  }
+  return Result.succeed({ lastEventSeq, transcriptCount })
+}

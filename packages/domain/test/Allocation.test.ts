@@ -1,17 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import * as Allocation from "../src/Allocation.ts"
-import { RuntimeId, WorkerId, WorkerRef } from "../src/Ids.ts"
-import { ScopeRule } from "../src/Worker.ts"
+import type { ScopeRule } from "../src/Worker.ts"
+import { readRule, ref, writeRule } from "./support/fixtures.ts"
 
 const rule = (target: string, recursive: boolean, permission: "read" | "write" = "write"): ScopeRule =>
-  new ScopeRule({ target, permission, recursive })
+  permission === "write" ? writeRule(target, recursive) : readRule(target, recursive)
 
 const R = (target: string) => rule(target, true)
 const N = (target: string) => rule(target, false)
-
-const ref = (runtimeId: string, workerId: string): WorkerRef =>
-  new WorkerRef({ runtimeId: RuntimeId.make(runtimeId), workerId: WorkerId.make(workerId) })
 
 const show = (r: ScopeRule) => `${r.target}${r.recursive ? "/**" : "/*"}`
 

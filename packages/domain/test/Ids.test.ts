@@ -3,6 +3,7 @@ import { Effect, type Schema } from "effect"
 import { InvalidRequest } from "../src/Errors.ts"
 import * as Ids from "../src/Ids.ts"
 import { WorkerStatus } from "../src/Worker.ts"
+import { ref } from "./support/fixtures.ts"
 
 /** Parses `value`, expects `InvalidRequest` naming `field`, and checks the message does not echo the value. */
 const expectRejected = Effect.fnUntraced(function*(
@@ -158,6 +159,30 @@ describe("Ids", () => {
       Effect.gen(function*() {
         const runtimeId = yield* Ids.parse(Ids.RuntimeId, "runtimeId", "rt_home")
         assert.strictEqual(Ids.displayRef("Reviewer", runtimeId), "Reviewer@rt_home")
+      }))
+  })
+
+  describe("sameRef and refKey", () => {
+    const refs = [ref("rt_1", "w_1"), ref("rt_1", "w_2"), ref("rt_2", "w_1"), ref("rt_1:w", "1"), ref("rt_1", "w:1")]
+
+    it.effect("equal refs (distinct instances) are the same and share a key", () =>
+      Effect.sync(() => {
+        assert.isTrue(Ids.sameRef(ref("rt_1", "w_1"), ref("rt_1", "w_1")))
+        assert.strictEqual(Ids.refKey(ref("rt_1", "w_1")), Ids.refKey(ref("rt_1", "w_1")))
+      }))
+
+    it.effect("refs differing in either part are different and have different keys, even where a join would not", () =>
+      Effect.sync(() => {
+        for (const [i, a] of refs.entries()) {
+          for (const [j, b] of refs.entries()) {
+            assert.strictEqual(
+              Ids.sameRef(a, b),
+              i === j,
+              `${a.runtimeId}/${a.workerId} vs ${b.runtimeId}/${b.workerId}`
+            )
+            assert.strictEqual(Ids.refKey(a) === Ids.refKey(b), i === j)
+          }
+        }
       }))
   })
 })

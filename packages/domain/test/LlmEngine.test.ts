@@ -1,16 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as LlmEngine from "../src/LlmEngine.ts"
-import * as Transcript from "../src/Transcript.ts"
-
-const entry = (seq: number, kind: Transcript.TranscriptKind, text: string, interrupted?: boolean) =>
-  new Transcript.TranscriptEntry({
-    seq,
-    runId: `r_${seq}`,
-    kind,
-    text,
-    at: seq,
-    ...(interrupted ? { interrupted } : {})
-  })
+import { historyEntry } from "./support/fixtures.ts"
 
 const profile = new LlmEngine.Profile({ name: "companion", description: "", systemPrompt: "Be kind.", tools: [] })
 
@@ -22,16 +12,16 @@ describe("LlmEngine.messages: history → the provider conversation", () => {
       profile,
       model: "m",
       history: [
-        entry(1, "user", "hi"),
-        entry(2, "reasoning", "thinking…"),
-        entry(3, "assistant", "hello"),
-        entry(4, "user", "tell me a story"),
-        entry(5, "assistant", "Once upon", true),
-        entry(6, "error", "stream_broken: the connection broke"),
-        entry(7, "user", "again"),
-        entry(8, "tool_call", "search {}"),
-        entry(9, "system", "note"),
-        entry(10, "assistant", "There was")
+        historyEntry(1, "user", "hi"),
+        historyEntry(2, "reasoning", "thinking…"),
+        historyEntry(3, "assistant", "hello"),
+        historyEntry(4, "user", "tell me a story"),
+        historyEntry(5, "assistant", "Once upon", true),
+        historyEntry(6, "error", "stream_broken: the connection broke"),
+        historyEntry(7, "user", "again"),
+        historyEntry(8, "tool_call", "search {}"),
+        historyEntry(9, "system", "note"),
+        historyEntry(10, "assistant", "There was")
       ],
       input: "go on"
     })
@@ -53,11 +43,11 @@ describe("LlmEngine.messages: history → the provider conversation", () => {
       profile,
       model: "m",
       history: [
-        entry(3, "assistant", "the reply to an input before the window"),
-        entry(4, "user", "first"),
-        entry(5, "error", "connection_failed: could not reach the provider"),
-        entry(6, "user", "second"),
-        entry(7, "assistant", "", true)
+        historyEntry(3, "assistant", "the reply to an input before the window"),
+        historyEntry(4, "user", "first"),
+        historyEntry(5, "error", "connection_failed: could not reach the provider"),
+        historyEntry(6, "user", "second"),
+        historyEntry(7, "assistant", "", true)
       ],
       input: "third"
     })

@@ -7,19 +7,11 @@
  * this suite checks that an adapter applies them atomically to its table.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Allocation, Errors, Ids, LiveAllocation, Worker } from "@yoi/domain"
+import { type Allocation, Errors, type Ids, LiveAllocation, type Worker } from "@yoi/domain"
+import { readRule, ref, writeRule } from "@yoi/domain/test/support/fixtures"
 import { Effect, Layer, type Scope } from "effect"
 
 type Table = LiveAllocation.LiveAllocation["Service"]
-
-const ref = (runtimeId: string, workerId: string): Ids.WorkerRef =>
-  new Ids.WorkerRef({ runtimeId: Ids.RuntimeId.make(runtimeId), workerId: Ids.WorkerId.make(workerId) })
-
-const write = (target: string, recursive = true): Worker.ScopeRule =>
-  new Worker.ScopeRule({ target, permission: "write", recursive })
-
-const read = (target: string, recursive = true): Worker.ScopeRule =>
-  new Worker.ScopeRule({ target, permission: "read", recursive })
 
 const alice = ref("rt_1", "w_alice")
 const bob = ref("rt_1", "w_bob")
@@ -72,7 +64,7 @@ export const liveAllocationContract = (
 
     test("claim, list, release", (table) =>
       Effect.gen(function*() {
-        const rules = [write("/srv/a"), read("/srv/shared", false)]
+        const rules = [writeRule("/srv/a"), readRule("/srv/shared", false)]
         yield* table.claim(alice, rules)
         const allocations = yield* table.list
         assert.strictEqual(allocations.length, 1)
@@ -87,60 +79,60 @@ export const liveAllocationContract = (
     test("releasing twice, or releasing an owner that holds nothing, is fine", (table) =>
       Effect.gen(function*() {
         yield* table.release(alice)
-        yield* table.claim(alice, [write("/srv/a")])
-        yield* table.claim(bob, [write("/srv/b")])
+        yield* table.claim(alice, [writeRule("/srv/a")])
+        yield* table.claim(bob, [writeRule("/srv/b")])
         yield* table.release(alice)
         yield* table.release(alice)
-        assert.deepStrictEqual(yield* listed(table), [claimOf(bob, [write("/srv/b")])])
+        assert.deepStrictEqual(yield* listed(table), [claimOf(bob, [writeRule("/srv/b")])])
       }))
 
     test("claiming again replaces the owner's claim", (table) =>
       Effect.gen(function*() {
-        yield* table.claim(alice, [write("/srv/a"), write("/srv/b")])
-        yield* table.claim(alice, [write("/srv/c")])
-        assert.deepStrictEqual(yield* listed(table), [claimOf(alice, [write("/srv/c")])])
+        yield* table.claim(alice, [writeRule("/srv/a"), writeRule("/srv/b")])
+        yield* table.claim(alice, [writeRule("/srv/c")])
+        assert.deepStrictEqual(yield* listed(table), [claimOf(alice, [writeRule("/srv/c")])])
         // the dropped targets are free for others now
-        yield* table.claim(bob, [write("/srv/a")])
+        yield* table.claim(bob, [writeRule("/srv/a")])
         assert.strictEqual((yield* table.list).length, 2)
       }))
 
     test("claiming no rules releases", (table) =>
       Effect.gen(function*() {
-        yield* table.claim(alice, [write("/srv/a")])
+        yield* table.claim(alice, [writeRule("/srv/a")])
         yield* table.claim(alice, [])
         assert.deepStrictEqual(yield* table.list, [])
-        yield* table.claim(bob, [write("/srv/a")])
-        assert.deepStrictEqual(yield* listed(table), [claimOf(bob, [write("/srv/a")])])
+        yield* table.claim(bob, [writeRule("/srv/a")])
+        assert.deepStrictEqual(yield* listed(table), [claimOf(bob, [writeRule("/srv/a")])])
       }))
 
     test("only write rules conflict: read next to write on the same path is fine", (table) =>
       Effect.gen(function*() {
         const carol = ref("rt_1", "w_carol")
-        yield* table.claim(alice, [write("/srv/repo")])
-        yield* table.claim(bob, [read("/srv/repo")])
-        yield* table.claim(carol, [read("/srv/repo/src", false), read("/srv/repo")])
+        yield* table.claim(alice, [writeRule("/srv/repo")])
+        yield* table.claim(bob, [readRule("/srv/repo")])
+        yield* table.claim(carol, [readRule("/srv/repo/src", false), readRule("/srv/repo")])
         assert.deepStrictEqual(yield* listed(table), [
-          claimOf(alice, [write("/srv/repo")]),
-          claimOf(bob, [read("/srv/repo")]),
-          claimOf(carol, [read("/srv/repo/src", false), read("/srv/repo")])
+          claimOf(alice, [writeRule("/srv/repo")]),
+          claimOf(bob, [readRule("/srv/repo")]),
+          claimOf(carol, [readRule("/srv/repo/src", false), readRule("/srv/repo")])
         ])
       }))
 
     test("write claims on disjoint paths coexist (segment boundaries count)", (table) =>
       Effect.gen(function*() {
-        yield* table.claim(alice, [write("/srv/a/b")])
-        yield* table.claim(bob, [write("/srv/a/bc")])
+        yield* table.claim(alice, [writeRule("/srv/a/b")])
+        yield* table.claim(bob, [writeRule("/srv/a/bc")])
         assert.strictEqual((yield* table.list).length, 2)
       }))
 
     test("a conflicting claim fails with ScopeConflict naming the competitor and rule, and changes nothing", (table) =>
       Effect.gen(function*() {
-        yield* table.claim(alice, [write("/srv/repo/a")])
-        yield* table.claim(bob, [write("/srv/elsewhere")])
+        yield* table.claim(alice, [writeRule("/srv/repo/a")])
+        yield* table.claim(bob, [writeRule("/srv/elsewhere")])
         const before = yield* listed(table)
 
         const conflict = yield* Effect.flip(
-          table.claim(bob, [read("/srv/repo"), write("/srv/other"), write("/srv/repo/a/src")])
+          table.claim(bob, [readRule("/srv/repo"), writeRule("/srv/other"), writeRule("/srv/repo/a/src")])
         )
         assert.instanceOf(conflict, Errors.ScopeConflict)
         assert.deepStrictEqual(conflict.conflictsWith, { runtimeId: alice.runtimeId, workerId: alice.workerId })
@@ -149,41 +141,41 @@ export const liveAllocationContract = (
         // the table is as it was, and bob's previous claim is intact
         assert.deepStrictEqual(yield* listed(table), before)
         assert.deepStrictEqual(before, [
-          claimOf(alice, [write("/srv/repo/a")]),
-          claimOf(bob, [write("/srv/elsewhere")])
+          claimOf(alice, [writeRule("/srv/repo/a")]),
+          claimOf(bob, [writeRule("/srv/elsewhere")])
         ])
       }))
 
     test("a first claim that conflicts leaves the owner without a claim", (table) =>
       Effect.gen(function*() {
-        yield* table.claim(alice, [write("/srv/repo")])
-        const conflict = yield* Effect.flip(table.claim(bob, [write("/srv/repo/x", false)]))
+        yield* table.claim(alice, [writeRule("/srv/repo")])
+        const conflict = yield* Effect.flip(table.claim(bob, [writeRule("/srv/repo/x", false)]))
         assert.instanceOf(conflict, Errors.ScopeConflict)
         assert.strictEqual(conflict.ruleIndex, 0)
-        assert.deepStrictEqual(yield* listed(table), [claimOf(alice, [write("/srv/repo")])])
+        assert.deepStrictEqual(yield* listed(table), [claimOf(alice, [writeRule("/srv/repo")])])
       }))
 
     test("after the winner releases, the other's claim succeeds", (table) =>
       Effect.gen(function*() {
-        yield* table.claim(alice, [write("/srv/repo")])
-        const conflict = yield* Effect.flip(table.claim(bob, [write("/srv/repo")]))
+        yield* table.claim(alice, [writeRule("/srv/repo")])
+        const conflict = yield* Effect.flip(table.claim(bob, [writeRule("/srv/repo")]))
         assert.instanceOf(conflict, Errors.ScopeConflict)
         yield* table.release(alice)
-        yield* table.claim(bob, [write("/srv/repo")])
-        assert.deepStrictEqual(yield* listed(table), [claimOf(bob, [write("/srv/repo")])])
+        yield* table.claim(bob, [writeRule("/srv/repo")])
+        assert.deepStrictEqual(yield* listed(table), [claimOf(bob, [writeRule("/srv/repo")])])
         // and now alice is the one refused
-        const reverse = yield* Effect.flip(table.claim(alice, [write("/srv/repo/sub")]))
+        const reverse = yield* Effect.flip(table.claim(alice, [writeRule("/srv/repo/sub")]))
         assert.instanceOf(reverse, Errors.ScopeConflict)
         assert.deepStrictEqual(reverse.conflictsWith, { runtimeId: bob.runtimeId, workerId: bob.workerId })
       }))
 
     test("an owner never conflicts with itself", (table) =>
       Effect.gen(function*() {
-        yield* table.claim(alice, [write("/srv/repo")])
+        yield* table.claim(alice, [writeRule("/srv/repo")])
         // replacing with an overlapping claim, and overlapping rules within one claim
-        yield* table.claim(alice, [write("/srv/repo/src"), write("/srv/repo", false)])
+        yield* table.claim(alice, [writeRule("/srv/repo/src"), writeRule("/srv/repo", false)])
         assert.deepStrictEqual(yield* listed(table), [
-          claimOf(alice, [write("/srv/repo/src"), write("/srv/repo", false)])
+          claimOf(alice, [writeRule("/srv/repo/src"), writeRule("/srv/repo", false)])
         ])
       }))
 
@@ -191,19 +183,19 @@ export const liveAllocationContract = (
       Effect.gen(function*() {
         const here = ref("rt_1", "w_same")
         const there = ref("rt_2", "w_same")
-        yield* table.claim(here, [write("/srv/repo")])
+        yield* table.claim(here, [writeRule("/srv/repo")])
 
-        const conflict = yield* Effect.flip(table.claim(there, [write("/srv/repo/src")]))
+        const conflict = yield* Effect.flip(table.claim(there, [writeRule("/srv/repo/src")]))
         assert.instanceOf(conflict, Errors.ScopeConflict)
         assert.deepStrictEqual(conflict.conflictsWith, { runtimeId: "rt_1", workerId: "w_same" })
 
-        yield* table.claim(there, [write("/srv/other")])
+        yield* table.claim(there, [writeRule("/srv/other")])
         assert.deepStrictEqual(yield* listed(table), [
-          claimOf(here, [write("/srv/repo")]),
-          claimOf(there, [write("/srv/other")])
+          claimOf(here, [writeRule("/srv/repo")]),
+          claimOf(there, [writeRule("/srv/other")])
         ])
         yield* table.release(here)
-        assert.deepStrictEqual(yield* listed(table), [claimOf(there, [write("/srv/other")])])
+        assert.deepStrictEqual(yield* listed(table), [claimOf(there, [writeRule("/srv/other")])])
       }))
   })
 }

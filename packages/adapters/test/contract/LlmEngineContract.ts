@@ -8,7 +8,8 @@
  * interrupted, which makes it reason (if it can), and how to see that an interrupted request was released.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Errors, LlmEngine, Transcript } from "@yoi/domain"
+import { type Errors, LlmEngine } from "@yoi/domain"
+import { engineRequest, historyEntry } from "@yoi/domain/test/support/fixtures"
 import { Cause, Deferred, Effect, Exit, Fiber, Schema, type Scope, Stream } from "effect"
 
 type Engine = LlmEngine.LlmEngine["Service"]
@@ -27,37 +28,12 @@ export interface LlmEngineContractSubject {
   readonly released?: Effect.Effect<boolean, unknown> | undefined
 }
 
-const profile = (systemPrompt: string) =>
-  new LlmEngine.Profile({ name: "contract", description: "the contract's profile", systemPrompt, tools: [] })
-
-const request = (
-  input: string,
-  options: { readonly systemPrompt?: string; readonly history?: ReadonlyArray<Transcript.TranscriptEntry> } = {}
-): LlmEngine.EngineRequest => ({
-  workerId: "w_contract",
-  runId: "run_contract",
-  profile: profile(options.systemPrompt ?? ""),
-  model: "contract-model",
-  history: options.history ?? [],
-  input
-})
-
-const entry = (seq: number, kind: Transcript.TranscriptKind, text: string, interrupted?: boolean) =>
-  new Transcript.TranscriptEntry({
-    seq,
-    runId: `run_${seq}`,
-    kind,
-    text,
-    at: 1_000 + seq,
-    ...(interrupted === undefined ? {} : { interrupted })
-  })
-
 const history = [
-  entry(1, "user", "What is the capital of France?"),
-  entry(2, "reasoning", "Easy one."),
-  entry(3, "assistant", "Paris."),
-  entry(4, "user", "And of Italy?"),
-  entry(5, "assistant", "Ro", true)
+  historyEntry(1, "user", "What is the capital of France?"),
+  historyEntry(2, "reasoning", "Easy one."),
+  historyEntry(3, "assistant", "Paris."),
+  historyEntry(4, "user", "And of Italy?"),
+  historyEntry(5, "assistant", "Ro", true)
 ]
 
 const decodeEvent = Schema.decodeUnknownEffect(LlmEngine.EngineEvent)
@@ -118,12 +94,12 @@ export const llmEngineContract = (
   describe(`LlmEngine contract: ${name}`, () => {
     test("a request streams text deltas that join into the reply, then usage, and no failure", (subject) =>
       Effect.gen(function*() {
-        assertComplete(yield* run(subject.engine.stream(request(subject.reply.input))), subject.reply.text)
+        assertComplete(yield* run(subject.engine.stream(engineRequest(subject.reply.input))), subject.reply.text)
       }))
 
     test("a history and a system prompt are accepted", (subject) =>
       Effect.gen(function*() {
-        const result = yield* run(subject.engine.stream(request(subject.reply.input, {
+        const result = yield* run(subject.engine.stream(engineRequest(subject.reply.input, {
           systemPrompt: "You answer in one short sentence.",
           history
         })))
@@ -143,11 +119,11 @@ export const llmEngineContract = (
       Effect.gen(function*() {
         if (subject.reasoning === undefined) {
           // An engine without reasoning emits none for a plain request.
-          const result = yield* run(subject.engine.stream(request(subject.reply.input)))
+          const result = yield* run(subject.engine.stream(engineRequest(subject.reply.input)))
           assert.strictEqual(reasoningOf(result.events), "")
           return
         }
-        const result = yield* run(subject.engine.stream(request(subject.reasoning.input)))
+        const result = yield* run(subject.engine.stream(engineRequest(subject.reasoning.input)))
         assert.isTrue(Exit.isSuccess(result.exit))
         assert.strictEqual(reasoningOf(result.events), subject.reasoning.text)
         const lastReasoning = result.events.findLastIndex((e) => e._tag === "reasoning_delta")
@@ -159,7 +135,7 @@ export const llmEngineContract = (
     test("interrupting the stream after the first delta ends it promptly and releases the request", (subject) =>
       Effect.gen(function*() {
         const firstDelta = yield* Deferred.make<void>()
-        const fiber = yield* subject.engine.stream(request(subject.longInput)).pipe(
+        const fiber = yield* subject.engine.stream(engineRequest(subject.longInput)).pipe(
           Stream.runForEach((event) =>
             event._tag === "text_delta" ? Deferred.succeed(firstDelta, undefined) : Effect.void
           ),
@@ -177,8 +153,8 @@ export const llmEngineContract = (
     test("two concurrent streams both complete", (subject) =>
       Effect.gen(function*() {
         const [a, b] = yield* Effect.all([
-          run(subject.engine.stream(request(subject.reply.input))),
-          run(subject.engine.stream(request(subject.reply.input, { history })))
+          run(subject.engine.stream(engineRequest(subject.reply.input))),
+          run(subject.engine.stream(engineRequest(subject.reply.input, { history })))
         ], { concurrency: 2 })
         assertComplete(a, subject.reply.text)
         assertComplete(b, subject.reply.text)

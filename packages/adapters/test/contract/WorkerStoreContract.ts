@@ -6,112 +6,28 @@
  * `Layer.fresh` rebuilds the whole graph.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Errors, Ids, Requests, RuntimeEvent, Transcript, Worker, WorkerStore } from "@yoi/domain"
+import { Errors, Ids, type RuntimeEvent, type Transcript, WorkerStore } from "@yoi/domain"
+import {
+  durableEvent,
+  minimalRecord,
+  range,
+  reasoningDelta,
+  seqsOf,
+  textDelta,
+  transcriptEntries,
+  transcriptEntry,
+  w1,
+  w2,
+  workerRecord
+} from "@yoi/domain/test/support/fixtures"
 import { Effect, Layer, Option, type Scope } from "effect"
+import { observe } from "../support/fixtures.ts"
 
 type Store = WorkerStore.WorkerStore["Service"]
 
-const w1 = Ids.WorkerId.make("w_1")
-const w2 = Ids.WorkerId.make("w_2")
-const runId = Ids.RunId.make("run_1")
-const inputId = Ids.InputId.make("in_1")
-
-const record = (workerId: Ids.WorkerId, revision: number): WorkerStore.WorkerRecord =>
-  new WorkerStore.WorkerRecord({
-    workerId,
-    displayName: `Worker ${workerId} r${revision}`,
-    profile: { kind: "builtin", name: "companion" },
-    profileName: "companion",
-    configBundle: { id: "bundle_1", digest: "sha256:00ff" },
-    requestedCapabilities: ["filesystem"],
-    scope: [new Worker.ScopeRule({ target: "/srv/project", permission: "write", recursive: true })],
-    createdAt: 1_000,
-    lastActivityAt: 1_000 + revision,
-    status: "running",
-    currentRun: new Worker.CurrentRun({ runId, inputId, startedAt: 1_500 }),
-    queue: [
-      new Worker.QueuedInput({
-        inputId: Ids.InputId.make("in_2"),
-        runId: Ids.RunId.make("run_2"),
-        text: "next",
-        queuedAt: 1_600
-      })
-    ],
-    usage: new Worker.UsageTotals({ ...Worker.UsageTotals.zero, inputTokens: 10 * revision, runs: revision }),
-    lastError: new Worker.LastError({ code: "engine_failure", message: "upstream timed out", at: 1_400 }),
-    seqReserved: 100 * revision,
-    createIdempotencyKey: "create-key-1",
-    recentInputs: [
-      new WorkerStore.RecentInput({
-        key: "send-key-1",
-        accepted: new Requests.InputAccepted({
-          inputId,
-          runId,
-          status: "started",
-          transcriptSeq: 1,
-          eventSeq: 1
-        })
-      })
-    ]
-  })
-
-const entry = (seq: number): Transcript.TranscriptEntry =>
-  new Transcript.TranscriptEntry({
-    seq,
-    runId,
-    kind: seq % 2 === 1 ? "user" : "assistant",
-    text: `entry ${seq}`,
-    at: 2_000 + seq
-  })
-
-/** Entries `from..to` inclusive. */
-const entries = (from: number, to: number): Array<Transcript.TranscriptEntry> =>
-  Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => entry(from + i))
-
-/** A durable event; the kind varies with `seq` so every adapter round-trips more than one shape. */
-const event = (seq: number): RuntimeEvent.WorkerEvent => {
-  const at = 3_000 + seq
-  switch (seq % 5) {
-    case 0:
-      return RuntimeEvent.InputAcceptedEvent.make({ seq, at, runId, inputId, text: "hello" })
-    case 1:
-      return RuntimeEvent.RunStartedEvent.make({ seq, at, runId, inputId })
-    case 2:
-      return RuntimeEvent.TextDoneEvent.make({ seq, at, runId, text: "partial answer" })
-    case 3:
-      return RuntimeEvent.UsageEvent.make({
-        seq,
-        at,
-        runId,
-        run: new Worker.UsageFigures({ ...Worker.UsageFigures.zero, outputTokens: 3 }),
-        total: new Worker.UsageTotals({ ...Worker.UsageTotals.zero, outputTokens: 3, runs: 1 })
-      })
-    default:
-      return RuntimeEvent.StatusChangedEvent.make({ seq, at, from: "running", to: "idle" })
-  }
-}
-
-const textDelta = (seq: number): RuntimeEvent.WorkerEvent =>
-  RuntimeEvent.TextDeltaEvent.make({ seq, at: 3_000 + seq, runId, delta: "tok" })
-
-const reasoningDelta = (seq: number): RuntimeEvent.WorkerEvent =>
-  RuntimeEvent.ReasoningDeltaEvent.make({ seq, at: 3_000 + seq, runId, delta: "hmm" })
-
-const seqsOf = (items: ReadonlyArray<{ readonly seq: number }>): Array<number> => items.map((item) => item.seq)
-
-const range = (from: number, to: number): Array<number> =>
-  Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i)
-
-/** Everything a reader can observe about one Worker. */
-const observe = Effect.fnUntraced(function*(store: Store, workerId: Ids.WorkerId) {
-  return {
-    record: yield* store.getWorker(workerId),
-    events: yield* store.readEvents(workerId, { after: 0, limit: 10_000 }),
-    lastEventSeq: yield* store.lastEventSeq(workerId),
-    transcript: yield* store.readTranscript(workerId, { after: 0, limit: 200 }),
-    transcriptCount: yield* store.transcriptCount(workerId)
-  }
-})
+/** One-argument forms, safe to pass to `map`. */
+const entry = (seq: number) => transcriptEntry(seq)
+const entries = (from: number, to: number) => transcriptEntries(from, to)
 
 const workerIdsOf = (records: ReadonlyArray<WorkerStore.WorkerRecord>): Array<string> =>
   records.map((r) => r.workerId).sort()
@@ -130,70 +46,79 @@ interface Rejection {
  */
 const base: WorkerStore.WorkerChange = {
   transcript: entries(1, 3),
-  events: [event(1), event(2), event(4), event(5)],
-  record: record(w1, 1)
+  events: [durableEvent(1), durableEvent(2), durableEvent(4), durableEvent(5)],
+  record: workerRecord(w1, 1)
 }
 
 const rejections: ReadonlyArray<Rejection> = [
   {
     name: "a transcript seq that skips ahead",
     workerId: w1,
-    change: { transcript: [entry(5)], events: [event(6)], record: record(w1, 2) }
+    change: { transcript: [entry(5)], events: [durableEvent(6)], record: workerRecord(w1, 2) }
   },
   {
     name: "a transcript seq that repeats the last one",
     workerId: w1,
-    change: { transcript: entries(3, 4), events: [event(6)], record: record(w1, 2) }
+    change: { transcript: entries(3, 4), events: [durableEvent(6)], record: workerRecord(w1, 2) }
   },
   {
     name: "transcript entries that are not contiguous within the change",
     workerId: w1,
-    change: { transcript: [entry(4), entry(6)], events: [event(6)], record: record(w1, 2) }
+    change: { transcript: [entry(4), entry(6)], events: [durableEvent(6)], record: workerRecord(w1, 2) }
   },
   {
     name: "a transcript that restarts at 1",
     workerId: w1,
-    change: { transcript: [entry(1)], record: record(w1, 2) }
+    change: { transcript: [entry(1)], record: workerRecord(w1, 2) }
   },
   {
     name: "an event seq equal to the last persisted one",
     workerId: w1,
-    change: { transcript: [entry(4)], events: [event(5), event(6)], record: record(w1, 2) }
+    change: { transcript: [entry(4)], events: [durableEvent(5), durableEvent(6)], record: workerRecord(w1, 2) }
   },
   {
     name: "an event seq below the last persisted one",
     workerId: w1,
-    change: { transcript: [entry(4)], events: [event(3)], record: record(w1, 2) }
+    change: { transcript: [entry(4)], events: [durableEvent(3)], record: workerRecord(w1, 2) }
   },
   {
     name: "repeated event seqs within the change",
     workerId: w1,
-    change: { transcript: [entry(4)], events: [event(6), event(6)], record: record(w1, 2) }
+    change: { transcript: [entry(4)], events: [durableEvent(6), durableEvent(6)], record: workerRecord(w1, 2) }
   },
   {
     name: "decreasing event seqs within the change",
     workerId: w1,
-    change: { transcript: [entry(4)], events: [event(8), event(7)], record: record(w1, 2) }
+    change: { transcript: [entry(4)], events: [durableEvent(8), durableEvent(7)], record: workerRecord(w1, 2) }
   },
   {
     name: "a transient text_delta among durable events",
     workerId: w1,
-    change: { transcript: [entry(4)], events: [event(6), textDelta(7), event(8)], record: record(w1, 2) }
+    change: {
+      transcript: [entry(4)],
+      events: [durableEvent(6), textDelta(7), durableEvent(8)],
+      record: workerRecord(w1, 2)
+    }
   },
   {
     name: "a transient reasoning_delta",
     workerId: w1,
-    change: { events: [reasoningDelta(6)], record: record(w1, 2) }
+    change: { events: [reasoningDelta(6)], record: workerRecord(w1, 2) }
   },
   {
     name: "a new Worker's transcript not starting at 1",
     workerId: w2,
-    change: { transcript: entries(2, 3), events: [event(1)], record: record(w2, 1) }
+    change: { transcript: entries(2, 3), events: [durableEvent(1)], record: workerRecord(w2, 1) }
   },
   {
     name: "a new Worker's event with seq 0",
     workerId: w2,
-    change: { transcript: [entry(1)], events: [event(0)], record: record(w2, 1) }
+    change: { transcript: [entry(1)], events: [durableEvent(0)], record: workerRecord(w2, 1) }
+  },
+  {
+    name: "a record of another Worker",
+    workerId: w1,
+    change: { transcript: [entry(4)], events: [durableEvent(6)], record: workerRecord(w2, 1) }
   }
 ]
 
@@ -234,53 +159,43 @@ export const workerStoreContract = (
     test("getWorker of an unknown Worker is None", (store) =>
       Effect.gen(function*() {
         assert.isTrue(Option.isNone(yield* store.getWorker(w1)))
-        yield* store.commit(w2, { record: record(w2, 1) })
+        yield* store.commit(w2, { record: workerRecord(w2, 1) })
         assert.isTrue(Option.isNone(yield* store.getWorker(w1)))
       }))
 
     test("Worker records: committed, read back whole, listed, replaced by later commits", (store) =>
       Effect.gen(function*() {
-        yield* store.commit(w1, { record: record(w1, 1) })
-        yield* store.commit(w2, { record: record(w2, 1) })
-        assert.deepStrictEqual(yield* store.getWorker(w1), Option.some(record(w1, 1)))
-        assert.deepStrictEqual(yield* store.getWorker(w2), Option.some(record(w2, 1)))
+        yield* store.commit(w1, { record: workerRecord(w1, 1) })
+        yield* store.commit(w2, { record: workerRecord(w2, 1) })
+        assert.deepStrictEqual(yield* store.getWorker(w1), Option.some(workerRecord(w1, 1)))
+        assert.deepStrictEqual(yield* store.getWorker(w2), Option.some(workerRecord(w2, 1)))
         assert.deepStrictEqual(workerIdsOf(yield* store.listWorkers), ["w_1", "w_2"])
 
-        yield* store.commit(w1, { record: record(w1, 2) })
-        assert.deepStrictEqual(yield* store.getWorker(w1), Option.some(record(w1, 2)))
+        yield* store.commit(w1, { record: workerRecord(w1, 2) })
+        assert.deepStrictEqual(yield* store.getWorker(w1), Option.some(workerRecord(w1, 2)))
         const listed = yield* store.listWorkers
         assert.deepStrictEqual(workerIdsOf(listed), ["w_1", "w_2"])
-        assert.deepStrictEqual(listed.find((r) => r.workerId === w1), record(w1, 2))
+        assert.deepStrictEqual(listed.find((r) => r.workerId === w1), workerRecord(w1, 2))
       }))
 
     test("a record with only the required fields round-trips", (store) =>
       Effect.gen(function*() {
-        const minimal = new WorkerStore.WorkerRecord({
-          workerId: w1,
-          displayName: "minimal",
-          profile: { kind: "runtime_default" },
-          profileName: "default",
-          requestedCapabilities: [],
-          scope: [],
-          createdAt: 5,
-          lastActivityAt: 5,
-          status: "idle",
-          queue: [],
-          usage: Worker.UsageTotals.zero,
-          seqReserved: 0,
-          recentInputs: []
-        })
+        const minimal = minimalRecord(w1)
         yield* store.commit(w1, { record: minimal })
         assert.deepStrictEqual(yield* store.getWorker(w1), Option.some(minimal))
       }))
 
     test("commit persists transcript entries, events and the record together", (store) =>
       Effect.gen(function*() {
-        yield* store.commit(w1, { transcript: entries(1, 2), events: [event(1), event(2)], record: record(w1, 1) })
-        yield* store.commit(w1, { transcript: [entry(3)], events: [event(3)], record: record(w1, 2) })
+        yield* store.commit(w1, {
+          transcript: entries(1, 2),
+          events: [durableEvent(1), durableEvent(2)],
+          record: workerRecord(w1, 1)
+        })
+        yield* store.commit(w1, { transcript: [entry(3)], events: [durableEvent(3)], record: workerRecord(w1, 2) })
         const seen = yield* observe(store, w1)
-        assert.deepStrictEqual(seen.record, Option.some(record(w1, 2)))
-        assert.deepStrictEqual(seen.events, [event(1), event(2), event(3)])
+        assert.deepStrictEqual(seen.record, Option.some(workerRecord(w1, 2)))
+        assert.deepStrictEqual(seen.events, [durableEvent(1), durableEvent(2), durableEvent(3)])
         assert.strictEqual(seen.lastEventSeq, 3)
         assert.deepStrictEqual(seen.transcript.entries, entries(1, 3))
         assert.strictEqual(seen.transcriptCount, 3)
@@ -288,23 +203,23 @@ export const workerStoreContract = (
 
     test("a commit may carry any subset of transcript, events and record", (store) =>
       Effect.gen(function*() {
-        yield* store.commit(w1, { events: [event(1)] })
+        yield* store.commit(w1, { events: [durableEvent(1)] })
         yield* store.commit(w1, { transcript: [entry(1)] })
         yield* store.commit(w1, {})
         yield* store.commit(w1, { transcript: [], events: [] })
         const seen = yield* observe(store, w1)
         assert.isTrue(Option.isNone(seen.record))
-        assert.deepStrictEqual(seen.events, [event(1)])
+        assert.deepStrictEqual(seen.events, [durableEvent(1)])
         assert.strictEqual(seen.transcriptCount, 1)
-        yield* store.commit(w1, { record: record(w1, 1) })
-        assert.deepStrictEqual(yield* store.getWorker(w1), Option.some(record(w1, 1)))
+        yield* store.commit(w1, { record: workerRecord(w1, 1) })
+        assert.deepStrictEqual(yield* store.getWorker(w1), Option.some(workerRecord(w1, 1)))
         assert.strictEqual(yield* store.transcriptCount(w1), 1)
       }))
 
     test("event seqs may skip values (transient seqs are never persisted)", (store) =>
       Effect.gen(function*() {
-        yield* store.commit(w1, { events: [event(2), event(5)] })
-        yield* store.commit(w1, { events: [event(9)] })
+        yield* store.commit(w1, { events: [durableEvent(2), durableEvent(5)] })
+        yield* store.commit(w1, { events: [durableEvent(9)] })
         assert.deepStrictEqual(seqsOf(yield* store.readEvents(w1, { after: 0, limit: 10 })), [2, 5, 9])
         assert.strictEqual(yield* store.lastEventSeq(w1), 9)
       }))
@@ -312,18 +227,18 @@ export const workerStoreContract = (
     test("lastEventSeq is 0 without events, then the highest persisted seq", (store) =>
       Effect.gen(function*() {
         assert.strictEqual(yield* store.lastEventSeq(w1), 0)
-        yield* store.commit(w1, { record: record(w1, 1), transcript: [entry(1)] })
+        yield* store.commit(w1, { record: workerRecord(w1, 1), transcript: [entry(1)] })
         assert.strictEqual(yield* store.lastEventSeq(w1), 0)
-        yield* store.commit(w1, { events: [event(1), event(4)] })
+        yield* store.commit(w1, { events: [durableEvent(1), durableEvent(4)] })
         assert.strictEqual(yield* store.lastEventSeq(w1), 4)
-        yield* store.commit(w1, { events: [event(7)] })
+        yield* store.commit(w1, { events: [durableEvent(7)] })
         assert.strictEqual(yield* store.lastEventSeq(w1), 7)
       }))
 
     test("readEvents pages 1000 events by cursor: ascending, seq > after, at most limit", (store) =>
       Effect.gen(function*() {
         // seqs 1, 3, 5, …, 1999: the even seqs stand for transient deltas that were never persisted
-        const all = range(1, 1000).map((i) => event(2 * i - 1))
+        const all = range(1, 1000).map((i) => durableEvent(2 * i - 1))
         for (let batch = 0; batch < 10; batch++) {
           yield* store.commit(w1, { events: all.slice(batch * 100, (batch + 1) * 100) })
         }
@@ -366,7 +281,7 @@ export const workerStoreContract = (
         assert.strictEqual(yield* store.transcriptCount(w1), 0)
         assert.deepStrictEqual(yield* store.readEvents(w1, { after: 0, limit: 50 }), [])
         assert.strictEqual(yield* store.lastEventSeq(w1), 0)
-        yield* store.commit(w1, { record: record(w1, 1) })
+        yield* store.commit(w1, { record: workerRecord(w1, 1) })
         assert.strictEqual((yield* store.readTranscript(w1, { limit: 50 })).total, 0)
       }))
 
@@ -430,34 +345,37 @@ export const workerStoreContract = (
           assert.deepStrictEqual(workerIdsOf(yield* store.listWorkers), listed)
 
           // the store is not wedged: a valid continuation still commits
-          yield* store.commit(w1, { transcript: [entry(4)], events: [event(6)], record: record(w1, 2) })
+          yield* store.commit(w1, { transcript: [entry(4)], events: [durableEvent(6)], record: workerRecord(w1, 2) })
           const after = yield* observe(store, w1)
           assert.strictEqual(after.transcriptCount, 4)
           assert.strictEqual(after.lastEventSeq, 6)
-          assert.deepStrictEqual(after.record, Option.some(record(w1, 2)))
+          assert.deepStrictEqual(after.record, Option.some(workerRecord(w1, 2)))
         }))
     }
 
     test("commits to different Workers are independent", (store) =>
       Effect.gen(function*() {
-        yield* store.commit(w1, { transcript: entries(1, 3), events: [event(1), event(2), event(3)] })
+        yield* store.commit(w1, {
+          transcript: entries(1, 3),
+          events: [durableEvent(1), durableEvent(2), durableEvent(3)]
+        })
         // w2's logs start from the beginning, whatever w1 holds
-        yield* store.commit(w2, { transcript: [entry(1)], events: [event(1)], record: record(w2, 1) })
-        yield* store.commit(w1, { transcript: [entry(4)], events: [event(4)], record: record(w1, 1) })
+        yield* store.commit(w2, { transcript: [entry(1)], events: [durableEvent(1)], record: workerRecord(w2, 1) })
+        yield* store.commit(w1, { transcript: [entry(4)], events: [durableEvent(4)], record: workerRecord(w1, 1) })
 
         const one = yield* observe(store, w1)
         const two = yield* observe(store, w2)
         assert.deepStrictEqual(seqsOf(one.events), [1, 2, 3, 4])
         assert.deepStrictEqual(one.transcript.entries, entries(1, 4))
-        assert.deepStrictEqual(one.record, Option.some(record(w1, 1)))
+        assert.deepStrictEqual(one.record, Option.some(workerRecord(w1, 1)))
         assert.deepStrictEqual(seqsOf(two.events), [1])
         assert.deepStrictEqual(two.transcript.entries, [entry(1)])
         assert.strictEqual(two.transcriptCount, 1)
         assert.strictEqual(two.lastEventSeq, 1)
-        assert.deepStrictEqual(two.record, Option.some(record(w2, 1)))
+        assert.deepStrictEqual(two.record, Option.some(workerRecord(w2, 1)))
 
         // a rejected commit to one Worker does not disturb the other
-        yield* Effect.flip(store.commit(w2, { events: [event(1)] }))
+        yield* Effect.flip(store.commit(w2, { events: [durableEvent(1)] }))
         assert.deepStrictEqual(yield* observe(store, w1), one)
       }))
   })

@@ -13,7 +13,8 @@
  * Deliberately not here: judging what the engine did (the tests), and anything the engines do not use.
  */
 import { assert } from "@effect/vitest"
-import { type Errors, LlmEngine, Transcript } from "@yoi/domain"
+import type { Errors, LlmEngine } from "@yoi/domain"
+import { engineRequest, historyEntry } from "@yoi/domain/test/support/fixtures"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue, Result, type Scope, Stream } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -438,30 +439,6 @@ export const start: Effect.Effect<FakeProvider, never, Scope.Scope> = Effect.acq
 // ---------------------------------------------------------------------------------------------------------------
 // Observing an engine
 
-/** A request to an engine, with the fields the tests vary. */
-export const request = (
-  input: string,
-  options: {
-    readonly systemPrompt?: string
-    readonly history?: ReadonlyArray<Transcript.TranscriptEntry>
-    readonly model?: string
-    readonly generation?: LlmEngine.GenerationSettings
-  } = {}
-): LlmEngine.EngineRequest => ({
-  workerId: "w_1",
-  runId: "run_1",
-  profile: new LlmEngine.Profile({
-    name: "test",
-    description: "a test profile",
-    systemPrompt: options.systemPrompt ?? "",
-    tools: [],
-    ...(options.generation === undefined ? {} : { generation: options.generation })
-  }),
-  model: options.model ?? "request-model",
-  history: options.history ?? [],
-  input
-})
-
 export type Event = LlmEngine.EngineEvent
 
 /** How a stream went: every event it emitted and how it ended. */
@@ -540,17 +517,9 @@ export const secrets = {
 
 /** The scan's request: the secret system prompt, history and input. */
 export const secretRequest = (): LlmEngine.EngineRequest =>
-  request(secrets.input, {
+  engineRequest(secrets.input, {
     systemPrompt: secrets.systemPrompt,
-    history: secrets.history.map((text, i) =>
-      new Transcript.TranscriptEntry({
-        seq: i + 1,
-        runId: "run_0",
-        kind: i % 2 === 0 ? "user" : "assistant",
-        text,
-        at: i
-      })
-    )
+    history: secrets.history.map((text, i) => historyEntry(i + 1, i % 2 === 0 ? "user" : "assistant", text))
   })
 
 /** What must not appear, for an engine whose base URL is `baseUrl` on `fake`. */
