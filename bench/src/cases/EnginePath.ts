@@ -36,7 +36,7 @@ import {
   type RuntimeEvent,
   WorkerStore
 } from "@yoi/domain"
-import { EmbeddedRuntimeClient, Profiles, Runtime, RuntimePresets } from "@yoi/runtime"
+import { EmbeddedRuntimeClient, Profiles, Runtime, RuntimeConfig, RuntimePresets } from "@yoi/runtime"
 import { Context, Effect, FileSystem, Layer, Stream } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { spawn } from "node:child_process"
@@ -270,7 +270,7 @@ const stampedRuntime = <E, R>(
             : inner.publish(workerId, event)
       }))
   ).pipe(Layer.provide(MemoryEventBus.layer({ replay: 1024 })))
-  return Runtime.layerNoDeps({ runtimeId: "bench", replayBuffer: 1024 }).pipe(
+  return Runtime.layerNoDeps({ runtimeId: "bench", replayBuffer: RuntimeConfig.defaultReplayBuffer }).pipe(
     Layer.provide([stampedStore, allocation, stampedBus, providers])
   )
 }

@@ -11,6 +11,7 @@
  * A crash is simulated by removing the marker; a clean stop is a closed scope in process and SIGTERM for the process.
  */
 import { NodeServices } from "@effect/platform-node"
+import { FileSystemStoreFormat } from "@yoi/adapters"
 import { Runtime, RuntimePresets } from "@yoi/runtime"
 import { Context, Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
@@ -27,7 +28,7 @@ const bin = fileURLToPath(import.meta.resolve("@yoi/server/bin"))
 
 /** The bare scan: what opening the store reads, with the store's concurrency (8). */
 const bareScan = async (directory: string): Promise<number> => {
-  const root = join(directory, "workers")
+  const root = join(directory, FileSystemStoreFormat.workersDirectory)
   const names = (await readdir(root)).sort()
   let next = 0
   let loaded = 0
@@ -36,11 +37,14 @@ const bareScan = async (directory: string): Promise<number> => {
     while (next < names.length) {
       const dir = join(root, names[next++]!)
       // oxlint-disable-next-line no-await-in-loop
-      const file = JSON.parse(await readFile(join(dir, "worker.json"), "utf8")) as { readonly format: number }
+      const file = JSON.parse(await readFile(join(dir, FileSystemStoreFormat.workerFile), "utf8")) as {
+        readonly format: number
+      }
       if (file.format === 1) loaded++
       // oxlint-disable-next-line no-await-in-loop
       await Promise.all(
-        ["events.jsonl", "transcript.jsonl", "transcript.idx"].map((name) => stat(join(dir, name)).catch(() => null))
+        [FileSystemStoreFormat.eventLog, FileSystemStoreFormat.transcriptLog, FileSystemStoreFormat.transcriptIndex]
+          .map((name) => stat(join(dir, name)).catch(() => null))
       )
     }
   }

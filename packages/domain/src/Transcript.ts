@@ -12,7 +12,6 @@ export const TranscriptKind = Schema.Literals([
   "reasoning",
   "tool_call",
   "tool_result",
-  "system",
   "error"
 ])
 /** @category models */

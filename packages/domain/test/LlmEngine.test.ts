@@ -20,7 +20,7 @@ describe("LlmEngine.messages: history → the provider conversation", () => {
         historyEntry(6, "error", "stream_broken: the connection broke"),
         historyEntry(7, "user", "again"),
         historyEntry(8, "tool_call", "search {}"),
-        historyEntry(9, "system", "note"),
+        historyEntry(9, "tool_result", "note"),
         historyEntry(10, "assistant", "There was")
       ],
       input: "go on"

@@ -9,8 +9,8 @@
  *
  * Deliberately not here: validation of a request (the Runtime) and anything that writes.
  */
-import { Ids, type LlmEngine, RuntimeInfo, Worker, type WorkerStore } from "@yoi/domain"
-import { Effect } from "effect"
+import { Ids, type LlmEngine, RuntimeInfo, Sorted, Worker, type WorkerStore } from "@yoi/domain"
+import { Effect, Order } from "effect"
 import * as Profiles from "../Profiles.ts"
 import * as RuntimeConfig from "../RuntimeConfig.ts"
 import { providerOf, type RuntimeContext, type WorkerEntry } from "./live.ts"
@@ -74,18 +74,6 @@ export const counts = (ctx: RuntimeContext): RuntimeInfo.WorkerCounts => {
   return new RuntimeInfo.WorkerCounts({ ...c, total: ctx.workers.size })
 }
 
-/** Index of the first id greater than `id` in a sorted array. */
-const upperBound = (sorted: ReadonlyArray<string>, id: string): number => {
-  let lo = 0
-  let hi = sorted.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (sorted[mid]! <= id) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
 /** Up to `limit` summaries after `cursor` (ids in creation order), of one status or all. */
 export const listWorkers = (
   ctx: RuntimeContext,
@@ -97,7 +85,7 @@ export const listWorkers = (
 ): Worker.WorkerPage => {
   const { cursor, limit, status } = query
   const order = ctx.order
-  let i = cursor === undefined ? 0 : upperBound(order, cursor)
+  let i = cursor === undefined ? 0 : Sorted.upperBound(order, cursor, Order.String)
   const page: Array<Worker.WorkerSummary> = []
   for (; i < order.length && page.length < limit; i++) {
     const entry = ctx.workers.get(order[i]!)!
