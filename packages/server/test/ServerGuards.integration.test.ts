@@ -156,6 +156,7 @@ layer(ServerLayer)("runtime server guards", (it) => {
       ["GET /rpc", "GET", "/rpc", 405, "method"],
       ["PUT /rpc", "PUT", "/rpc", 405, "method"],
       ["POST /healthz", "POST", "/healthz", 405, "method"],
+      ["POST /metrics", "POST", "/metrics", 405, "method"],
       ["DELETE /readyz", "DELETE", "/readyz", 405, "method"]
     ]
     for (const [label, method, path, status, field] of cases) {
