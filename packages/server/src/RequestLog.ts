@@ -4,8 +4,9 @@
  * logs when OTLP export is on (`OtlpExport`).
  *
  * **Details** The route is the served path without its query, or `(unrouted)` for a path the server does not serve,
- * since an arbitrary path, the query, a header or a body could carry what no log may hold (a token, a path). Below
- * Debug the middleware costs one log-level check per request and reads no clock.
+ * since an arbitrary path, the query, a header or a body could carry what no log may hold (a token, a path). The
+ * duration ends when the response starts, so a streamed answer (`WatchWorker`) is logged as it begins. Below Debug
+ * the middleware costs one log-level check per request and reads no clock.
  *
  * Deliberately not here: access logs for auditing (who asked: the runtime has no notion of callers) and spans (the
  * RPC server names one per RPC).
