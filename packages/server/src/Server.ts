@@ -1,17 +1,15 @@
 /**
  * The runtime process's HTTP surface: `RuntimeRpcs` over HTTP at `POST /rpc` (ndjson, so streaming RPCs stream),
- * `GET /metrics` (Prometheus text, `PrometheusExport`), plus `/healthz` (the process is up) and `/readyz` (the Runtime
- * accepts commands) without authentication. The wire format for clients that are not Effect's is
- * `docs/rpc-protocol.md`.
+ * `GET /metrics` (Prometheus text, `PrometheusExport`), `/healthz` (the process is up) and `/readyz` (the Runtime
+ * accepts commands). The wire format for clients that are not Effect's is `docs/rpc-protocol.md`.
  *
- * **Details** `POST /rpc` checks, in this order and before any RPC runs: the bearer token (401 `Unauthorized`,
- * before a byte of the body is read), the content type (415), the size (413), then the body itself (`RpcGuard`,
- * 400). Each refusal is one typed domain error as JSON (`{"_tag":"InvalidRequest","field",…}`), which the registry's
- * `RemoteRuntime` turns back into that typed failure of every request the body carried. `RuntimeAuth` still checks
- * every RPC too. `GET /metrics` takes the same bearer token as `/rpc` when one is set (activity levels are the
- * operator's business; Prometheus sends `authorization`), the probes none. An unknown path is a typed 404 and a
- * wrong method a typed 405, never an empty answer. Every RPC is a span `RuntimeRpcs.<Rpc>`; the HTTP layer opens no
- * span of its own (its attributes would hold the URL, headers and client address); `RequestLog` logs each request.
+ * **Details** `POST /rpc` checks, in order and before any RPC runs: the bearer token (401 `Unauthorized`, before a
+ * byte of the body is read), the content type (415), the size (413), the body itself (`RpcGuard`, 400). Each refusal
+ * is one typed domain error as JSON, which `RemoteRuntime` turns back into that typed failure of every request the
+ * body carried; `RuntimeAuth` still checks every RPC. `/metrics` takes the same token when one is set (activity is
+ * the operator's business; Prometheus sends `authorization`), the probes none. Unknown paths are a typed 404, wrong
+ * methods 405. Every RPC is a span `RuntimeRpcs.<Rpc>`; HTTP opens none (it would record the URL, headers and client
+ * address); `RequestLog` logs each request at Debug.
  *
  * It serves whatever `Runtime` it is given on whatever `HttpServer` is provided: adapters, the Node server and the
  * exporters are picked by the process entry. Deliberately not here: a second hand-written REST API for runtimes.
