@@ -2,13 +2,17 @@
  * `GET /metrics` on `yoi-runtime serve` as a real process: after one run driven through the HTTP RPC client it
  * answers the Prometheus text format with every `yoi_*` metric of `RuntimeMetrics` (a HELP and a TYPE line, then
  * valid samples), only those, and nothing that names the token or a directory; it takes the same bearer token as
- * `/rpc`. With `--log-level debug` each request is one log line — method, route, status, duration — without its
+ * `/rpc` (and, like it, is open when the server has no token, which only a loopback listener may lack). With
+ * `--log-level debug` each request is one log line — method, route, status, duration — without its
  * query string or any header.
  */
-import { NodeServices } from "@effect/platform-node"
+import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import { RuntimePresets } from "@yoi/runtime"
 import { Effect, Layer } from "effect"
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
+import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
+import { createServer } from "node:http"
+import * as Server from "../src/Server.ts"
 import { oneTurn } from "./support/oneTurn.ts"
 import { serveArgs, serverDirs, spawnServer } from "./support/serverProcess.ts"
 
@@ -123,4 +127,22 @@ describe("GET /metrics", () => {
       }).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, FetchHttpClient.layer))),
     { timeout: 60_000 }
   )
+
+  it.live("without a token (a loopback-only server) it is open, like /rpc", () =>
+    Effect.gen(function*() {
+      const server = yield* HttpServer.HttpServer
+      const http = yield* HttpClient.HttpClient
+      const response = yield* http.get(`${HttpServer.formatAddress(server.address)}/metrics`)
+      assert.strictEqual(response.status, 200)
+      const exposition = parse(yield* response.text)
+      for (const [name, kind] of expected) assert.strictEqual(exposition.type.get(name), kind, name)
+    }).pipe(
+      Effect.provide(
+        Server.layer({}).pipe(
+          Layer.provide(RuntimePresets.layerMemory({ runtimeId: "metrics-open" })),
+          Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
+          Layer.provideMerge(FetchHttpClient.layer)
+        )
+      )
+    ))
 })
