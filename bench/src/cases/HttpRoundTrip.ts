@@ -2,7 +2,9 @@
  * Case 2 — an HTTP command round trip: `GetWorker` through the HTTP RPC client (`HttpRuntimeClient`, fetch) against
  * the runtime server on loopback; baseline: the same fetch against a bare `node:http` server that answers the very
  * bytes the runtime server answered, over a keep-alive connection. One more row sends the raw request line to the
- * runtime server with bare fetch, which splits the cost between the server and the client.
+ * runtime server with bare fetch, which splits the cost between the server and the client. Observability rows time
+ * the subject against four servers and clients of their own in a second alternating loop — spans and metrics on,
+ * spans off (the server's), metrics discarded, both — each ratio on / off ≤ 1.05×.
  */
 import { RuntimePresets } from "@yoi/runtime"
 import { Effect } from "effect"
@@ -10,6 +12,7 @@ import { Agent } from "node:http"
 import { type CaseOptions, type CaseResult, row } from "../CaseResult.ts"
 import { compare, timed, timedPromise } from "../support/Loops.ts"
 import { round, summarize } from "../support/Measure.ts"
+import * as Observability from "../support/Observability.ts"
 import { barePost, bareServerScoped, onBody, remoteClient, requestLine, serveRuntime } from "../support/Servers.ts"
 
 const headers = { "content-type": "application/ndjson" }
@@ -52,7 +55,22 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
       timed(nodeClient.GetWorker({ workerId }))
     ], loop)
     const [baseline, subject, rawToServer, nodeBaseline, nodeSubject] = samples.map(summarize)
+
+    const observed = yield* Effect.forEach(Observability.settings, (setting) =>
+      Effect.gen(function*() {
+        const variantUrl = yield* Observability.under(setting)(
+          serveRuntime(RuntimePresets.layerMemory({ runtimeId: "bench" }))
+        )
+        // the client keeps its spans: without them effect's RPC client sends the "noop" trace context, which the
+        // server's body guard refuses as an invalid traceId
+        const under = Observability.under({ ...setting, tracing: true })
+        const variantClient = yield* under(remoteClient(variantUrl))
+        const created = yield* under(variantClient.CreateWorker({ profile: { kind: "builtin", name: "companion" } }))
+        return under(timed(variantClient.GetWorker({ workerId: created.worker.ref.workerId })))
+      }))
+    const [on, tracingOff, metricsOff, allOff] = (yield* compare(observed, loop)).map(summarize)
     return {
+      observability: { on: on!, tracingOff: tracingOff!, metricsOff: metricsOff!, allOff: allOff! },
       baseline: baseline!,
       subject: subject!,
       rawToServer: rawToServer!,
@@ -62,7 +80,9 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
     }
   }).pipe(Effect.scoped)
 
-  return Effect.runPromise(program).then(({ baseline, subject, rawToServer, nodeBaseline, nodeSubject, bytes }) => ({
+  return Effect.runPromise(program).then((
+    { baseline, subject, rawToServer, nodeBaseline, nodeSubject, bytes, observability }
+  ) => ({
     id: "2",
     title: "HTTP command round trip",
     baseline: "fetch → bare node:http answering the same ndjson bytes (keep-alive)",
@@ -86,19 +106,29 @@ export const run = (options: CaseOptions): Promise<CaseResult> => {
         subject: nodeSubject.p50,
         maxRatio: 1.5
       }),
-      row({ metric: "over node:http: GetWorker p99", unit: "µs", baseline: nodeBaseline.p99, subject: nodeSubject.p99 })
+      row({
+        metric: "over node:http: GetWorker p99",
+        unit: "µs",
+        baseline: nodeBaseline.p99,
+        subject: nodeSubject.p99
+      }),
+      ...Observability.rows(observability, "p50"),
+      ...Observability.rows(observability, "mean")
     ],
     notes: [
       "server and client share this process and 127.0.0.1; calls are sequential over one keep-alive connection",
       "raw fetch row: the request line posted by hand to the runtime server (no RPC client), to split the cost",
       "over node:http rows: HttpRuntimeClient.layerNoHttpClient + NodeHttpClient (keep-alive agent) vs a bare " +
-      "node:http request on a keep-alive agent, both to the same servers"
+      "node:http request on a keep-alive agent, both to the same servers",
+      Observability.note,
+      "here \"spans off\" is the server's spans (the RPC server's, the Runtime's); the client's stay on"
     ],
     context: {
       calls: subject.n,
       responseBytes: bytes,
       subjectMeanUs: round(subject.mean),
-      baselineMeanUs: round(baseline.mean)
+      baselineMeanUs: round(baseline.mean),
+      observedCalls: observability.on.n
     }
   }))
 }

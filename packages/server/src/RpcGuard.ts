@@ -75,8 +75,9 @@ const Envelope = Schema.Struct({
   headers: Schema.Array(Header).annotate({ message: "must be an array of [name, value] pairs" }).check(
     Schema.isMaxLength(32, { message: "must have at most 32 pairs" })
   ).annotateKey(required),
-  traceId: Schema.optionalKey(text(/^[0-9a-f]{32}$/, "must be 32 lowercase hex digits")),
-  spanId: Schema.optionalKey(text(/^[0-9a-f]{16}$/, "must be 16 lowercase hex digits")),
+  // A client running with tracing off sends the no-op span's ids, "noop": it must still be served.
+  traceId: Schema.optionalKey(text(/^(?:[0-9a-f]{32}|noop)$/, "must be 32 lowercase hex digits")),
+  spanId: Schema.optionalKey(text(/^(?:[0-9a-f]{16}|noop)$/, "must be 16 lowercase hex digits")),
   sampled: Schema.optionalKey(Schema.Boolean.annotate({ message: "must be a boolean" }))
 }).annotate({ messageUnexpectedKey: "is not a field of a request" })
 

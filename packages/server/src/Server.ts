@@ -1,23 +1,25 @@
 /**
  * The runtime process's HTTP surface: `RuntimeRpcs` over HTTP at `POST /rpc` (ndjson, so streaming RPCs stream),
- * plus `/healthz` (the process is up) and `/readyz` (the Runtime accepts commands) without authentication. The wire
- * format for clients that are not Effect's is `docs/rpc-protocol.md`.
+ * `GET /metrics` (Prometheus text, `PrometheusExport`), `/healthz` (the process is up) and `/readyz` (the Runtime
+ * accepts commands). The wire format for clients that are not Effect's is `docs/rpc-protocol.md`.
  *
- * **Details** `POST /rpc` checks, in this order and before any RPC runs: the bearer token (401 `Unauthorized`,
- * before a byte of the body is read), the content type (415), the size (413), then the body itself (`RpcGuard`,
- * 400). Each refusal is one typed domain error as JSON (`{"_tag":"InvalidRequest","field",…}`), which the registry's
- * `HttpRuntimeClient` turns back into that typed failure of every request the body carried. `RuntimeAuth` still checks
- * every RPC too. An unknown path is a typed 404 and a wrong method a typed 405, never an empty answer.
+ * **Details** `POST /rpc` checks, in order and before any RPC runs: the bearer token (401 `Unauthorized`, before a
+ * byte of the body is read), the content type (415), the size (413), the body itself (`RpcGuard`, 400). Each refusal
+ * is one typed domain error as JSON, which `HttpRuntimeClient` turns back into that typed failure of every request the
+ * body carried; `RuntimeAuth` still checks every RPC. `/metrics` takes the same token when one is set (activity is
+ * the operator's business; Prometheus sends `authorization`), the probes none. Unknown paths are a typed 404, wrong
+ * methods 405. Every RPC is a span `RuntimeRpcs.<Rpc>`; HTTP opens none (it would record the URL, headers and client
+ * address); `RequestLog` logs each request at Debug.
  *
- * It serves whatever `Runtime` it is given on whatever `HttpServer` is provided: adapters and the Node server are
- * picked by the process entry. Deliberately not here: a second hand-written REST API for runtimes, and request
- * logging (a URL or header could carry what no log may hold).
+ * It serves whatever `Runtime` it is given on whatever `HttpServer` is provided: adapters, the Node server and the
+ * exporters are picked by the process entry. Deliberately not here: a second hand-written REST API for runtimes.
  */
 import { Errors, RuntimeRpcs } from "@yoi/domain"
 import { Runtime, RuntimeHandlers } from "@yoi/runtime"
 import { ByteSize, Effect, Layer, type Redacted, Result, Schema } from "effect"
 import {
   HttpIncomingMessage,
+  HttpMiddleware,
   HttpRouter,
   type HttpServerError,
   HttpServerRequest,
@@ -25,6 +27,8 @@ import {
 } from "effect/http"
 import { RpcSerialization, RpcServer } from "effect/rpc"
 import * as Auth from "./Auth.ts"
+import * as PrometheusExport from "./PrometheusExport.ts"
+import * as RequestLog from "./RequestLog.ts"
 import * as RpcGuard from "./RpcGuard.ts"
 
 /** @category models */
@@ -71,12 +75,28 @@ const isNdjson = (contentType: string | undefined) => {
   return mediaType === "application/x-ndjson" || mediaType === "application/ndjson"
 }
 
+const MetricsRoute = (options: Options) =>
+  HttpRouter.add(
+    "GET",
+    "/metrics",
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (options.token !== undefined && !Auth.isAuthorized(request.headers["authorization"], options.token)) {
+        return unauthorized
+      }
+      return HttpServerResponse.text(yield* PrometheusExport.format, { contentType: PrometheusExport.contentType })
+    })
+  )
+
+/** The prefix of every RPC's span name: `RuntimeRpcs.CreateWorker`, … */
+const spanPrefix = "RuntimeRpcs"
+
 const RpcRoute = (options: Options) =>
   HttpRouter.use(Effect.fnUntraced(function*(router) {
     const maxBodyBytes = Math.min(options.maxBodyBytes ?? 4 * 1024 * 1024, 16 * 1024 * 1024)
     const tooLarge = reject(413, "body", `must be at most ${maxBodyBytes} bytes`)
     const token = options.token
-    const rpcApp = yield* RpcServer.toHttpEffect(RuntimeRpcs.RuntimeRpcs)
+    const rpcApp = yield* RpcServer.toHttpEffect(RuntimeRpcs.RuntimeRpcs, { spanPrefix })
     yield* router.add(
       "POST",
       "/rpc",
@@ -106,7 +126,12 @@ const RpcRoute = (options: Options) =>
   )
 
 /** The methods each path answers; every other request is a typed 404 or 405. */
-const allowed: ReadonlyMap<string, string> = new Map([["/rpc", "POST"], ["/healthz", "GET"], ["/readyz", "GET"]])
+const allowed: ReadonlyMap<string, string> = new Map([
+  ["/rpc", "POST"],
+  ["/metrics", "GET"],
+  ["/healthz", "GET"],
+  ["/readyz", "GET"]
+])
 
 const NotFound = HttpRouter.middleware<{ handles: HttpServerError.HttpServerError }>()(
   (app) =>
@@ -115,19 +140,34 @@ const NotFound = HttpRouter.middleware<{ handles: HttpServerError.HttpServerErro
       const allow = allowed.get(path)
       return Effect.succeed(
         allow === undefined
-          ? reject(404, "path", "is not served here: the paths are POST /rpc, GET /healthz and GET /readyz")
+          ? reject(
+            404,
+            "path",
+            "is not served here: the paths are POST /rpc, GET /metrics, GET /healthz and GET /readyz"
+          )
           : reject(405, "method", `must be ${allow}`, { allow })
       )
     }),
   { global: true }
 )
 
+/** The RPC spans are the server's spans: an HTTP span would carry the URL, the headers and the client address. */
+const NoHttpSpan = Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true)
+
 /**
  * The routes, served on the provided `HttpServer`.
  * @category layers
  */
 export const layer = (options: Options) =>
-  HttpRouter.serve(Layer.mergeAll(RpcRoute(options), HealthRoute, ReadyRoute, NotFound), {
-    disableLogger: true,
-    disableListenLog: true
-  })
+  HttpRouter.serve(
+    Layer.mergeAll(
+      RpcRoute(options),
+      MetricsRoute(options),
+      HealthRoute,
+      ReadyRoute,
+      // the request log goes first, so it wraps NotFound and logs the 404 or 405 it answers
+      NotFound.pipe(Layer.provideMerge(RequestLog.layer(new Set(allowed.keys()))))
+    ),
+    // effect's own request logger would log the query string; `RequestLog` logs the route only
+    { disableLogger: true, disableListenLog: true }
+  ).pipe(Layer.provide(NoHttpSpan))

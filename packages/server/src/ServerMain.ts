@@ -1,16 +1,18 @@
 /**
- * The runtime process as one layer: a filesystem-backed Runtime, `Server` on a Node HTTP server, a startup banner
- * and graceful shutdown. `run` refuses unsafe configurations before anything starts, and turns every reason the
- * process cannot start (port in use, data directory held by another process, …) into one `StartupError` whose
- * message is a single line for people.
+ * The runtime process as one layer: a filesystem-backed Runtime, `Server` on a Node HTTP server, a startup banner,
+ * graceful shutdown and, when the `OTEL_*` variables ask for it, OTLP export of traces and logs (`OtlpExport`).
+ * `run` refuses unsafe configurations before anything starts, and turns every reason the process cannot start (port
+ * in use, data directory held by another process, …) into one `StartupError` whose message is one line for people.
  *
  * **Details** Shutdown order follows layer order in reverse: on SIGTERM/SIGINT the Runtime first refuses new
  * commands (`RuntimeStopping`) and lets runs finish for the grace period, cancelling the rest; then the HTTP server
- * closes; then the Runtime's own scope releases this instance's allocations. Every acknowledged write was already
- * durable, so nothing needs flushing beyond that. Nothing printed here contains a path or the token; the original
- * failure stays on `StartupError.cause` for `--log-level debug`.
+ * closes; then the Runtime's scope releases this instance's allocations; the OTLP exporters go last, so the stop's
+ * own spans and logs are exported, each flush within `OtlpExport.shutdownTimeout`. Every acknowledged write was
+ * already durable. Nothing printed here contains a path or the token; the original failure stays on
+ * `StartupError.cause` for `--log-level debug`.
  *
- * Deliberately not here: printing and exit codes (the CLI does both) and reading flags or the environment.
+ * Deliberately not here: printing and exit codes (the CLI does both) and reading flags or the environment, but for
+ * the standard `OTEL_*` variables `OtlpExport.layerConfig` reads.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { type Errors, Ids } from "@yoi/domain"
@@ -19,6 +21,7 @@ import { Console, Data, Effect, Layer, type Redacted } from "effect"
 import { HttpServer, type HttpServerError } from "effect/http"
 import { createServer } from "node:http"
 import * as CliExit from "./CliExit.ts"
+import * as OtlpExport from "./OtlpExport.ts"
 import * as Server from "./Server.ts"
 
 /**
@@ -103,7 +106,12 @@ export const layer = (options: Options, configured: RuntimePresets.MemoryOptions
     )
     yield* Banner
   }))
-  return lifecycle.pipe(Layer.provideMerge(http), Layer.provideMerge(runtime))
+  return lifecycle.pipe(
+    Layer.provideMerge(http),
+    Layer.provideMerge(runtime),
+    // built first and released last: everything above runs with the exporters' tracer and logger
+    Layer.provide(OtlpExport.layerConfig)
+  )
 }
 
 /** One line saying why the process could not start. */

@@ -155,6 +155,7 @@ layer(ServerLayer)("runtime server guards", (it) => {
       ["GET /rpc", "GET", "/rpc", 405, "method"],
       ["PUT /rpc", "PUT", "/rpc", 405, "method"],
       ["POST /healthz", "POST", "/healthz", 405, "method"],
+      ["POST /metrics", "POST", "/metrics", 405, "method"],
       ["DELETE /readyz", "DELETE", "/readyz", 405, "method"]
     ]
     for (const [label, method, path, status, field] of cases) {
@@ -233,6 +234,12 @@ layer(ServerLayer)("runtime server guards", (it) => {
           assert.strictEqual(response.status, 200)
           assert.include(response.text, "{\"_tag\":\"Exit\",\"requestId\":0,\"exit\":{\"_tag\":\"Success\"")
         }
+      }))
+
+    it.effect("a client with tracing off is served: its requests carry the no-op span's ids", () =>
+      Effect.gen(function*() {
+        const after = yield* withRemote(token, (client) => client.GetRuntime()).pipe(Effect.withTracerEnabled(false))
+        assert.strictEqual(after.status, "ready")
       }))
 
     it.effect("a well-formed raw request still works", () =>

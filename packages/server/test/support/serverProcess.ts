@@ -86,7 +86,8 @@ export const closedPort = Effect.callback<number>((resume) => {
 
 const childEnv = (env: Record<string, string | undefined>) => {
   const base: Record<string, string | undefined> = { ...process.env }
-  for (const key of Object.keys(base)) if (key.startsWith("YOI_")) delete base[key]
+  // the test decides every setting: none leaks in from the developer's shell (OTEL_* would turn on export)
+  for (const key of Object.keys(base)) if (key.startsWith("YOI_") || key.startsWith("OTEL_")) delete base[key]
   return { ...base, ...env }
 }
 
