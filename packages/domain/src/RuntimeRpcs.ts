@@ -63,6 +63,9 @@ export class RuntimeAuth extends RpcMiddleware.Service<RuntimeAuth>()("@yoi/doma
 export const BodyRejection = Schema.Union([InvalidRequest, Unauthorized])
 
 /** @category rpc */
+/** The prefix of every RPC's span name, on every transport: `RuntimeRpcs.CreateWorker`, … @category constants */
+export const spanPrefix = "RuntimeRpcs"
+
 export class RuntimeRpcs extends RpcGroup.make(
   Rpc.make("GetRuntime", { success: RuntimeSummary, error: StoreFailure }),
   Rpc.make("WatchRuntime", {

@@ -18,6 +18,7 @@ export const make = Effect.gen(function*() {
   // oxlint-disable-next-line prefer-const
   let client!: Effect.Success<ReturnType<typeof RpcClient.makeNoSerialization<Rpcs, never>>>
   const server = yield* RpcServer.makeNoSerialization(RuntimeRpcs.RuntimeRpcs, {
+    spanPrefix: RuntimeRpcs.spanPrefix,
     onFromServer: (response) => client.write(response)
   })
   client = yield* RpcClient.makeNoSerialization(RuntimeRpcs.RuntimeRpcs, {

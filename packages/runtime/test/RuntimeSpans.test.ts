@@ -1,9 +1,11 @@
 /**
- * Every Runtime method is a named span (`Runtime.<method>`), streams included (their setup).
+ * Every Runtime method is a named span (`Runtime.<method>`), streams included (their setup); every RPC is one too
+ * (`RuntimeRpcs.<Rpc>`) on the embedded transport as on HTTP.
  */
 import { assert, it } from "@effect/vitest"
-import { Runtime, RuntimePresets } from "@yoi/runtime"
-import { Effect, Stream, Tracer } from "effect"
+import { RuntimeClient } from "@yoi/domain"
+import { EmbeddedRuntimeClient, Runtime, RuntimePresets } from "@yoi/runtime"
+import { Effect, Layer, Stream, Tracer } from "effect"
 
 it.effect("each Runtime method opens a span named after it", () => {
   const names: Array<string> = []
@@ -47,4 +49,23 @@ it.effect("each Runtime method opens a span named after it", () => {
     ]
     for (const method of methods) assert.include(names, `Runtime.${method}`)
   }).pipe(Effect.provide(RuntimePresets.layerMemory()), Effect.withTracer(tracer))
+})
+
+it.effect("an RPC through the embedded client is a span RuntimeRpcs.<Rpc>, as over HTTP", () => {
+  const names: Array<string> = []
+  const tracer = Tracer.make({
+    span(options) {
+      names.push(options.name)
+      return new Tracer.NativeSpan(options)
+    }
+  })
+  return Effect.gen(function*() {
+    const client = yield* RuntimeClient.RuntimeClient
+    yield* client.GetRuntime()
+    assert.include(names, "RuntimeRpcs.GetRuntime")
+    assert.include(names, "Runtime.getRuntime")
+  }).pipe(
+    Effect.provide(EmbeddedRuntimeClient.layer.pipe(Layer.provide(RuntimePresets.layerMemory()))),
+    Effect.withTracer(tracer)
+  )
 })

@@ -88,15 +88,12 @@ const MetricsRoute = (options: Options) =>
     })
   )
 
-/** The prefix of every RPC's span name: `RuntimeRpcs.CreateWorker`, … */
-const spanPrefix = "RuntimeRpcs"
-
 const RpcRoute = (options: Options) =>
   HttpRouter.use(Effect.fnUntraced(function*(router) {
     const maxBodyBytes = Math.min(options.maxBodyBytes ?? 4 * 1024 * 1024, 16 * 1024 * 1024)
     const tooLarge = reject(413, "body", `must be at most ${maxBodyBytes} bytes`)
     const token = options.token
-    const rpcApp = yield* RpcServer.toHttpEffect(RuntimeRpcs.RuntimeRpcs, { spanPrefix })
+    const rpcApp = yield* RpcServer.toHttpEffect(RuntimeRpcs.RuntimeRpcs, { spanPrefix: RuntimeRpcs.spanPrefix })
     yield* router.add(
       "POST",
       "/rpc",
