@@ -1,7 +1,7 @@
 /**
  * A Runtime over the memory adapters for the Runtime's own tests, around the store and the engines a test picks: a
  * store it keeps across restarts, or one that fails or dies before a write; one engine, or several providers. Also
- * the one way these tests run an input until the Worker is idle again.
+ * the one way these tests run an input until the Worker is idle again, and an input whose run stays in flight.
  *
  * Deliberately not here: the behavioural suite's harness (`suite/RuntimeBehaviour.ts`, over every transport), the
  * ready-made Runtimes of `RuntimePresets` (they pick their own store), and sample domain values
@@ -40,6 +40,9 @@ export const layer = (options: Options): Layer.Layer<Runtime.Runtime, Errors.Sto
 /** The Runtime of `layer(options)` in the current scope: closing the scope ends it, as the process would end. */
 export const build = (options: Options) =>
   Layer.build(layer(options)).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
+
+/** An input the scripted engine answers only after a minute of test time: its run stays in flight. */
+export const inFlight = { kind: "user", text: "/script {\"delayMs\":60000}" } as const
 
 /** Checks made before a store's operations: a check that fails or dies is a disk that stopped right there. */
 export interface Guards {
