@@ -231,18 +231,14 @@ const FakeRegistry = Layer.succeed(
 // ---------------------------------------------------------------------------------------------------------------
 // HTTP helpers
 
-const TestServer = BrowserApi.layerServe({ heartbeatInterval: "50 millis" }).pipe(
-  Layer.provide([FakeRegistry, BrowserViewer.ViewerResolver.layerHeaders]),
-  Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
-  Layer.provideMerge(FetchHttpClient.layer)
-)
-
-/** Another server over the fake registry, with other options. */
+/** A server over the fake registry on an ephemeral loopback port. */
 const serverWith = (options: BrowserApi.Options) =>
   BrowserApi.layerServe(options).pipe(
     Layer.provide([FakeRegistry, BrowserViewer.ViewerResolver.layerHeaders]),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
   )
+
+const TestServer = serverWith({ heartbeatInterval: "50 millis" }).pipe(Layer.provideMerge(FetchHttpClient.layer))
 
 const baseUrl = Effect.map(HttpServer.HttpServer, (server) => HttpServer.formatAddress(server.address))
 

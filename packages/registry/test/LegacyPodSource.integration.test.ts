@@ -15,6 +15,7 @@ import * as LegacyPodSource from "../src/LegacyPodSource.ts"
 import * as Policy from "../src/Policy.ts"
 import * as Registry from "../src/Registry.ts"
 import * as RegistryErrors from "../src/RegistryErrors.ts"
+import { alice, mallory } from "./support/viewers.ts"
 
 const RUNTIME_ID = "legacy-local"
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,119}$/
@@ -533,7 +534,7 @@ layer(LegacyPodMetadata.layer.pipe(Layer.provideMerge(NodeServices.layer)))("Leg
           kind: "legacy",
           runtimeId: RUNTIME_ID,
           displayName: "Legacy",
-          workspace: "ws-a",
+          workspace: alice.workspace,
           dataDir: f.dataDir,
           workspaceRoot: f.workspaceRoot,
           pods: LegacyPodMetadata.layer.pipe(Layer.provide(NodeServices.layer))
@@ -541,20 +542,19 @@ layer(LegacyPodMetadata.layer.pipe(Layer.provideMerge(NodeServices.layer)))("Leg
       }).pipe(Layer.provide(Layer.mergeAll(Policy.layerWorkspace, Audit.layerMemory())))
       yield* Effect.gen(function*() {
         const registry = yield* Registry.RuntimeRegistry
-        const viewer = { id: "alice", workspace: "ws-a" }
-        const [runtime] = yield* registry.listRuntimes(viewer)
+        const [runtime] = yield* registry.listRuntimes(alice)
         assert.deepStrictEqual(
           [runtime?.implementation, runtime?.state, runtime?.counts],
           ["legacy_compatibility", "available", { idle: 1, running: 0, stopped: 1, failed: 0, total: 2 }]
         )
-        const { workers } = yield* registry.listWorkers(viewer, {})
+        const { workers } = yield* registry.listWorkers(alice, {})
         assert.deepStrictEqual(workers.map((w) => `${w.displayName}:${w.status}`), ["alpha:idle", "beta:stopped"])
         const ref = { runtimeId: RUNTIME_ID, workerId: workers[0]!.workerId }
         assert.deepStrictEqual(
-          yield* Effect.flip(registry.sendInput(viewer, ref, { text: "hi" })),
+          yield* Effect.flip(registry.sendInput(alice, ref, { text: "hi" })),
           unsupported("sendInput")
         )
-        assert.deepStrictEqual(yield* registry.listRuntimes({ id: "mallory", workspace: "ws-b" }), [])
+        assert.deepStrictEqual(yield* registry.listRuntimes(mallory), [])
       }).pipe(Effect.provide(registryLayer))
     }))
 })

@@ -8,8 +8,7 @@ import { RuntimeClient } from "@yoi/domain"
 import { Audit, Policy, Registry } from "@yoi/registry"
 import { EmbeddedRuntimeClient, RuntimePresets } from "@yoi/runtime"
 import { Effect, FileSystem, Layer, Stream } from "effect"
-
-const viewer: Policy.Viewer = { id: "alice", workspace: "ws" }
+import { alice } from "./support/viewers.ts"
 
 const durable = (runtimeId: string, directory: string, allocationDirectory: string) =>
   EmbeddedRuntimeClient.layer.pipe(
@@ -49,14 +48,14 @@ describe("registry routing", () => {
             kind: "embedded",
             runtimeId: "rt-a",
             displayName: "A",
-            workspace: "ws",
+            workspace: alice.workspace,
             client: durable("rt-a", dirA, allocation)
           },
           {
             kind: "embedded",
             runtimeId: "rt-b",
             displayName: "B",
-            workspace: "ws",
+            workspace: alice.workspace,
             client: durable("rt-b", dirB, allocation)
           }
         ]
@@ -66,26 +65,26 @@ describe("registry routing", () => {
         const reg = yield* Registry.RuntimeRegistry
         const a = { runtimeId: "rt-a", workerId }
         const b = { runtimeId: "rt-b", workerId }
-        const all = yield* reg.listWorkers(viewer, {})
+        const all = yield* reg.listWorkers(alice, {})
         assert.deepStrictEqual(all.workers.map((w) => `${w.runtimeId}/${w.workerId}`).sort(), [
           `rt-a/${workerId}`,
           `rt-b/${workerId}`
         ])
-        const accepted = yield* reg.sendInput(viewer, a, { text: "only for A" })
-        yield* reg.watchWorker(viewer, a).pipe(
+        const accepted = yield* reg.sendInput(alice, a, { text: "only for A" })
+        yield* reg.watchWorker(alice, a).pipe(
           Stream.takeUntil((item) => item._tag === "run_finished" && item.runId === accepted.runId),
           Stream.runDrain
         )
-        const transcriptA = yield* reg.getTranscript(viewer, a, {})
-        const transcriptB = yield* reg.getTranscript(viewer, b, {})
+        const transcriptA = yield* reg.getTranscript(alice, a, {})
+        const transcriptB = yield* reg.getTranscript(alice, b, {})
         assert.strictEqual(transcriptA.total, 4)
         assert.strictEqual(transcriptB.total, 2)
         assert.notInclude(JSON.stringify(transcriptB), "only for A")
-        yield* reg.stopWorker(viewer, b)
-        assert.strictEqual((yield* reg.getWorker(viewer, b)).status, "stopped")
-        assert.strictEqual((yield* reg.getWorker(viewer, a)).status, "idle")
-        assert.strictEqual((yield* reg.getUsage(viewer, a)).usage.runs, 2)
-        assert.strictEqual((yield* reg.getUsage(viewer, b)).usage.runs, 1)
+        yield* reg.stopWorker(alice, b)
+        assert.strictEqual((yield* reg.getWorker(alice, b)).status, "stopped")
+        assert.strictEqual((yield* reg.getWorker(alice, a)).status, "idle")
+        assert.strictEqual((yield* reg.getUsage(alice, a)).usage.runs, 2)
+        assert.strictEqual((yield* reg.getUsage(alice, b)).usage.runs, 1)
       }).pipe(Effect.provide(registry))
     }).pipe(Effect.provide(NodeServices.layer)), { timeout: 60_000 })
 })

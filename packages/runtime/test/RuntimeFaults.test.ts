@@ -3,11 +3,12 @@
  * Worker running.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
-import { Errors, LlmEngine, LlmProviders, RuntimeClient, WorkerStore } from "@yoi/domain"
-import { EmbeddedRuntimeClient, Runtime } from "@yoi/runtime"
+import { MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
+import { Errors, LlmEngine, RuntimeClient } from "@yoi/domain"
+import { EmbeddedRuntimeClient } from "@yoi/runtime"
 import { Effect, Fiber, Layer, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as Harness from "./support/harness.ts"
 
 interface Faults {
   readonly failCommits: Ref.Ref<boolean>
@@ -16,38 +17,9 @@ interface Faults {
 
 const failure = (operation: string) => new Errors.StoreFailure({ operation, message: "disk unavailable" })
 
-const faultyStore = (faults: Faults) =>
-  Layer.effect(
-    WorkerStore.WorkerStore,
-    Effect.gen(function*() {
-      const store = yield* MemoryWorkerStore.make
-      return WorkerStore.WorkerStore.of({
-        ...store,
-        commit: (workerId, change) =>
-          Effect.flatMap(
-            Ref.get(faults.failCommits),
-            (fail) => fail ? Effect.fail(failure("commit")) : store.commit(workerId, change)
-          ),
-        readTranscript: (workerId, query) =>
-          Effect.flatMap(
-            Ref.get(faults.failReads),
-            (fail) => fail ? Effect.fail(failure("readTranscript")) : store.readTranscript(workerId, query)
-          )
-      })
-    })
-  )
-
-const harness = (faults: Faults, engine: Layer.Layer<LlmEngine.LlmEngine>) =>
-  EmbeddedRuntimeClient.layer.pipe(
-    Layer.provide(Runtime.layerNoDeps({ runtimeId: "faults" })),
-    Layer.provide([
-      faultyStore(faults),
-      MemoryLiveAllocation.layer,
-      MemoryEventBus.layer(),
-      LlmProviders.layerSingle.pipe(Layer.provide(engine))
-    ]),
-    Layer.orDie
-  )
+/** Fails `operation` while `flag` is set. */
+const failWhile = (flag: Ref.Ref<boolean>, operation: string) =>
+  Effect.flatMap(Ref.get(flag), (fail) => fail ? Effect.fail(failure(operation)) : Effect.void)
 
 const withFaults = <A, E>(
   engine: Layer.Layer<LlmEngine.LlmEngine>,
@@ -55,8 +27,17 @@ const withFaults = <A, E>(
 ) =>
   Effect.gen(function*() {
     const faults: Faults = { failCommits: yield* Ref.make(false), failReads: yield* Ref.make(false) }
+    const store = Harness.guarded(yield* MemoryWorkerStore.make, {
+      commit: failWhile(faults.failCommits, "commit"),
+      readTranscript: failWhile(faults.failReads, "readTranscript")
+    })
     return yield* Effect.flatMap(RuntimeClient.RuntimeClient, (client) => body(client, faults)).pipe(
-      Effect.provide(harness(faults, engine))
+      Effect.provide(
+        EmbeddedRuntimeClient.layer.pipe(
+          Layer.provide(Harness.layer({ runtimeId: "faults", store, engine })),
+          Layer.orDie
+        )
+      )
     )
   })
 

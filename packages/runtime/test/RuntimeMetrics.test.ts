@@ -6,6 +6,7 @@ import { assert, it } from "@effect/vitest"
 import { type RuntimeEvent } from "@yoi/domain"
 import { Runtime, RuntimeMetrics, RuntimePresets } from "@yoi/runtime"
 import { Effect, Fiber, Metric, Stream } from "effect"
+import * as Harness from "./support/harness.ts"
 
 const user = (text: string) => ({ kind: "user" as const, text })
 
@@ -42,7 +43,7 @@ it.effect("runs, queued inputs, watchers, deltas and commits are counted where t
 
     // a run in flight (its first delta waits on the test clock), a queued input and an open watcher
     const c = yield* create
-    yield* runtime.sendInput({ workerId: c, input: user("/script {\"delayMs\":60000}") })
+    yield* runtime.sendInput({ workerId: c, input: Harness.inFlight })
     const queued = yield* runtime.sendInput({ workerId: c, input: user("later"), whenBusy: "enqueue" })
     assert.strictEqual(queued.status, "queued")
     const watcher = yield* runtime.watchWorker({ workerId: c }).pipe(
@@ -80,7 +81,7 @@ it.effect("a queued input that starts leaves the queue gauge", () =>
   Effect.gen(function*() {
     const runtime = yield* Runtime.Runtime
     const workerId = (yield* runtime.createWorker({})).worker.ref.workerId
-    const first = yield* runtime.sendInput({ workerId, input: user("/script {\"delayMs\":60000}") })
+    const first = yield* runtime.sendInput({ workerId, input: Harness.inFlight })
     const second = yield* runtime.sendInput({ workerId, input: user("next"), whenBusy: "enqueue" })
     assert.strictEqual(yield* gauge(RuntimeMetrics.queuedInputs), 1)
     const cancelled = yield* runtime.cancelRun({ workerId })

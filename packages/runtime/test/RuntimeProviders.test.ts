@@ -5,10 +5,10 @@
  * no longer has fails that Worker's runs, typed, until it is back.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
-import { type Ids, LlmEngine, LlmProviders, type RuntimeEvent, WorkerStore } from "@yoi/domain"
-import { Runtime } from "@yoi/runtime"
-import { Context, Effect, Layer, Stream } from "effect"
+import { MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
+import { LlmEngine, LlmProviders, type RuntimeEvent, type WorkerStore } from "@yoi/domain"
+import { Effect, Stream } from "effect"
+import * as Harness from "./support/harness.ts"
 
 const coder = new LlmEngine.Profile({
   name: "coder",
@@ -28,31 +28,11 @@ const runtimeOn = (
   names: ReadonlyArray<string>,
   defaultProvider?: string
 ) =>
-  Layer.build(
-    Runtime.layerNoDeps({ runtimeId: "providers", namedProfiles: [coder, stray] }).pipe(
-      Layer.provide([
-        Layer.succeed(WorkerStore.WorkerStore, store),
-        MemoryLiveAllocation.layer,
-        MemoryEventBus.layer(),
-        Layer.succeed(LlmProviders.LlmProviders, LlmProviders.make(names.map(provider), defaultProvider))
-      ])
-    )
-  ).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
-
-/** Sends `text` and collects the Worker's events until it is idle again. */
-const turn = (runtime: Runtime.Runtime["Service"], workerId: Ids.WorkerId, text: string) =>
-  Effect.gen(function*() {
-    const before = yield* runtime.getWorker({ workerId })
-    const events = runtime.watchWorker({ workerId, after: before.lastSeq }).pipe(
-      Stream.filter((item): item is RuntimeEvent.WorkerEvent => item._tag !== "snapshot"),
-      Stream.takeUntil((item) => item._tag === "status_changed" && item.to === "idle"),
-      Stream.runCollect
-    )
-    const [collected] = yield* Effect.all(
-      [events, runtime.sendInput({ workerId, input: { kind: "user", text } })],
-      { concurrency: "unbounded" }
-    )
-    return collected
+  Harness.build({
+    runtimeId: "providers",
+    namedProfiles: [coder, stray],
+    store,
+    providers: LlmProviders.make(names.map(provider), defaultProvider)
   })
 
 const replyOf = (events: ReadonlyArray<RuntimeEvent.WorkerEvent>) =>
@@ -66,8 +46,8 @@ describe("Runtime providers", () => {
       const coding = (yield* runtime.createWorker({ profile: { kind: "named", name: "coder" } })).worker
       assert.deepStrictEqual([plain.provider, plain.model], ["alpha", "scripted"])
       assert.deepStrictEqual([coding.provider, coding.model, coding.profileName], ["beta", "beta-large", "coder"])
-      assert.strictEqual(replyOf(yield* turn(runtime, plain.ref.workerId, "hi")), "alpha on scripted")
-      assert.strictEqual(replyOf(yield* turn(runtime, coding.ref.workerId, "hi")), "beta on beta-large")
+      assert.strictEqual(replyOf(yield* Harness.runToIdle(runtime, plain.ref.workerId, "hi")), "alpha on scripted")
+      assert.strictEqual(replyOf(yield* Harness.runToIdle(runtime, coding.ref.workerId, "hi")), "beta on beta-large")
       const summary = yield* runtime.getRuntime
       assert.deepStrictEqual(
         summary.providers.map((p) => [p.name, p.kind, p.isDefault]),
@@ -100,8 +80,8 @@ describe("Runtime providers", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         const runtime = yield* runtimeOn(store, ["alpha", "beta"], "beta")
         assert.strictEqual((yield* runtime.getWorker({ workerId: ids.plain })).provider, "alpha")
-        assert.strictEqual(replyOf(yield* turn(runtime, ids.plain, "again")), "alpha on scripted")
-        assert.strictEqual(replyOf(yield* turn(runtime, ids.coding, "again")), "beta on beta-large")
+        assert.strictEqual(replyOf(yield* Harness.runToIdle(runtime, ids.plain, "again")), "alpha on scripted")
+        assert.strictEqual(replyOf(yield* Harness.runToIdle(runtime, ids.coding, "again")), "beta on beta-large")
         const fresh = (yield* runtime.createWorker({})).worker
         assert.strictEqual(fresh.provider, "beta")
       }))
@@ -116,7 +96,7 @@ describe("Runtime providers", () => {
       }))
       yield* Effect.scoped(Effect.gen(function*() {
         const runtime = yield* runtimeOn(store, ["alpha"])
-        const events = yield* turn(runtime, coding, "hello")
+        const events = yield* Harness.runToIdle(runtime, coding, "hello")
         const failed = events.find((e) => e._tag === "run_failed")
         assert.strictEqual(failed?._tag === "run_failed" ? failed.code : undefined, "provider_unavailable")
         const worker = yield* runtime.getWorker({ workerId: coding })
@@ -125,7 +105,7 @@ describe("Runtime providers", () => {
       }))
       yield* Effect.scoped(Effect.gen(function*() {
         const runtime = yield* runtimeOn(store, ["alpha", "beta"])
-        assert.strictEqual(replyOf(yield* turn(runtime, coding, "hello")), "beta on beta-large")
+        assert.strictEqual(replyOf(yield* Harness.runToIdle(runtime, coding, "hello")), "beta on beta-large")
       }))
     }))
 
@@ -141,16 +121,9 @@ describe("Runtime providers", () => {
           ])
       }
       const store = yield* MemoryWorkerStore.make
-      const runtime = yield* Layer.build(
-        Runtime.layerNoDeps({ runtimeId: "finish" }).pipe(Layer.provide([
-          Layer.succeed(WorkerStore.WorkerStore, store),
-          MemoryLiveAllocation.layer,
-          MemoryEventBus.layer(),
-          Layer.succeed(LlmProviders.LlmProviders, LlmProviders.make([flaky]))
-        ]))
-      ).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
+      const runtime = yield* Harness.build({ runtimeId: "finish", store, providers: LlmProviders.make([flaky]) })
       const { worker } = yield* runtime.createWorker({})
-      const events = yield* turn(runtime, worker.ref.workerId, "go")
+      const events = yield* Harness.runToIdle(runtime, worker.ref.workerId, "go")
       const retry = events.find((e) => e._tag === "retry")
       assert.deepStrictEqual(
         retry?._tag === "retry" ? [retry.attempt, retry.reason, retry.delayMs] : [],

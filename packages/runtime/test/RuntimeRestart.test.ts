@@ -8,12 +8,12 @@
  * a cursor at it resumes with no gap, and a run the restart closed reads like any failed run.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
-import type { Ids, Requests, RuntimeEvent } from "@yoi/domain"
-import { LlmProviders, WorkerStore } from "@yoi/domain"
-import { Runtime } from "@yoi/runtime"
-import { Context, Effect, Exit, Fiber, Layer, Option, References, Result, Stream } from "effect"
+import { MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
+import type { Ids, Requests, RuntimeEvent, WorkerStore } from "@yoi/domain"
+import type { Runtime } from "@yoi/runtime"
+import { Effect, Exit, Fiber, Option, References, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as Harness from "./support/harness.ts"
 
 interface Disk {
   readonly inner: WorkerStore.WorkerStore["Service"]
@@ -22,27 +22,21 @@ interface Disk {
 }
 
 /** The store as a dying process sees it: commits past the limit never reach the disk. */
-const crashing = (disk: Disk): WorkerStore.WorkerStore["Service"] => ({
-  ...disk.inner,
-  commit: (workerId, change) =>
-    Effect.suspend(() => {
+const crashing = (disk: Disk): WorkerStore.WorkerStore["Service"] =>
+  Harness.guarded(disk.inner, {
+    commit: Effect.suspend(() => {
       if (disk.commits >= disk.limit) return Effect.die("the process was killed")
       disk.commits++
-      return disk.inner.commit(workerId, change)
+      return Effect.void
     })
-})
+  })
 
 const runtimeOn = (store: WorkerStore.WorkerStore["Service"]) =>
-  Layer.build(
-    Runtime.layerNoDeps({ runtimeId: "crash" }).pipe(
-      Layer.provide([
-        Layer.succeed(WorkerStore.WorkerStore, store),
-        MemoryLiveAllocation.layer,
-        MemoryEventBus.layer(),
-        LlmProviders.layerSingle.pipe(Layer.provide(ScriptedLlmEngine.layer({ deltas: 3, delay: "10 millis" })))
-      ])
-    )
-  ).pipe(Effect.map((context) => Context.get(context, Runtime.Runtime)))
+  Harness.build({
+    runtimeId: "crash",
+    store,
+    engine: ScriptedLlmEngine.layer({ deltas: 3, delay: "10 millis" })
+  })
 
 type Step =
   | { readonly op: "create"; readonly key: string; readonly input?: string }
@@ -216,19 +210,6 @@ const restartable = Effect.map(MemoryWorkerStore.make, (inner): Disk => ({
   limit: Number.POSITIVE_INFINITY
 }))
 
-const runToEnd = (runtime: Runtime.Runtime["Service"], workerId: Ids.WorkerId, text: string) =>
-  Effect.gen(function*() {
-    const before = yield* runtime.getWorker({ workerId })
-    const watcher = yield* runtime.watchWorker({ workerId, after: before.lastSeq }).pipe(
-      Stream.takeUntil((item) => item._tag === "status_changed" && item.to === "idle"),
-      Stream.runCollect,
-      Effect.forkChild({ startImmediately: true })
-    )
-    yield* runtime.sendInput({ workerId, input: { kind: "user", text } })
-    yield* TestClock.adjust("1 second")
-    return yield* Fiber.join(watcher)
-  })
-
 describe("Runtime restart", () => {
   it.effect("after a clean restart lastSeq is the last event's seq and a watcher at it resumes with no gap", () =>
     Effect.gen(function*() {
@@ -236,7 +217,7 @@ describe("Runtime restart", () => {
       const { lastEvent, workerId } = yield* Effect.scoped(Effect.gen(function*() {
         const runtime = yield* runtimeOn(crashing(disk))
         const { worker } = yield* runtime.createWorker({})
-        yield* runToEnd(runtime, worker.ref.workerId, "hello")
+        yield* Harness.runToIdle(runtime, worker.ref.workerId, "hello")
         yield* runtime.shutdown("1 second")
         const events = yield* disk.inner.readEvents(worker.ref.workerId, { after: 0, limit: 1000 })
         return { lastEvent: events.at(-1)!.seq, workerId: worker.ref.workerId }
@@ -254,8 +235,8 @@ describe("Runtime restart", () => {
         const final = replayed.at(-1)
         assert.strictEqual(final !== undefined && final._tag !== "snapshot" ? final.seq : undefined, lastEvent)
         // New events continue past every seq the last process reserved, in order.
-        const items = yield* runToEnd(runtime, workerId, "again")
-        const seqs = items.flatMap((item) => item._tag === "snapshot" ? [] : [item.seq])
+        const items = yield* Harness.runToIdle(runtime, workerId, "again")
+        const seqs = items.map((item) => item.seq)
         assert.isAbove(seqs[0]!, lastEvent)
         for (let i = 1; i < seqs.length; i++) assert.isAbove(seqs[i]!, seqs[i - 1]!)
       }))

@@ -239,6 +239,10 @@ describe("Profiles: named profiles", () => {
 const withEnv = (env: Record<string, string>) =>
   Layer.mergeAll(Path.layer, FileSystem.layerNoop({}), ConfigProvider.layer(ConfigProvider.fromEnvRecord(env)))
 
+/** Why `RuntimePresets.layerConfig` refuses to build from `env`. */
+const refusal = (env: Record<string, string>) =>
+  Effect.flip(Layer.build(RuntimePresets.layerConfig().pipe(Layer.provide(withEnv(env)))).pipe(Effect.scoped))
+
 describe("RuntimePresets.layerConfig: a Runtime configured from the environment", () => {
   it.effect("builds the providers the variables name; views show name and model, never the URL or the key", () =>
     Effect.gen(function*() {
@@ -272,32 +276,17 @@ describe("RuntimePresets.layerConfig: a Runtime configured from the environment"
         return (yield* (yield* Runtime.Runtime).getRuntime).engine
       }).pipe(Effect.provide(RuntimePresets.layerConfig().pipe(Layer.provide(withEnv({})))))
       assert.strictEqual(scripted, "scripted (no model)")
-      const missing = yield* Effect.flip(
-        Layer.build(
-          RuntimePresets.layerConfig().pipe(Layer.provide(withEnv({
-            YOI_PROVIDER: "anthropic",
-            YOI_MODEL: "claude",
-            YOI_API_KEY_ENV: "ANTHROPIC_API_KEY"
-          })))
-        ).pipe(Effect.scoped)
-      )
+      const missing = yield* refusal({
+        YOI_PROVIDER: "anthropic",
+        YOI_MODEL: "claude",
+        YOI_API_KEY_ENV: "ANTHROPIC_API_KEY"
+      })
       assert.strictEqual(missing._tag, "InvalidConfig")
       assert.include(missing.message, "not set")
       assert.notInclude(missing.message, "ANTHROPIC_API_KEY", "the variable's name could be a pasted key")
-      const empty = yield* Effect.flip(
-        Layer.build(
-          RuntimePresets.layerConfig().pipe(Layer.provide(withEnv({
-            YOI_PROVIDER: "anthropic",
-            YOI_MODEL: "claude",
-            YOI_API_KEY_ENV: "KEY",
-            KEY: " "
-          })))
-        ).pipe(Effect.scoped)
-      )
+      const empty = yield* refusal({ YOI_PROVIDER: "anthropic", YOI_MODEL: "claude", YOI_API_KEY_ENV: "KEY", KEY: " " })
       assert.strictEqual(empty._tag, "InvalidConfig")
-      const bad = yield* Effect.flip(
-        Layer.build(RuntimePresets.layerConfig().pipe(Layer.provide(withEnv({ YOI_MODEL: "m" })))).pipe(Effect.scoped)
-      )
+      const bad = yield* refusal({ YOI_MODEL: "m" })
       assert.strictEqual(bad._tag === "InvalidConfig" ? bad.field : bad._tag, "YOI_MODEL")
     }))
 })

@@ -6,6 +6,7 @@ import { assert, it } from "@effect/vitest"
 import { RuntimeClient } from "@yoi/domain"
 import { EmbeddedRuntimeClient, Runtime, RuntimePresets } from "@yoi/runtime"
 import { Effect, Layer, Stream, Tracer } from "effect"
+import * as Harness from "./support/harness.ts"
 
 it.effect("each Runtime method opens a span named after it", () => {
   const names: Array<string> = []
@@ -20,7 +21,7 @@ it.effect("each Runtime method opens a span named after it", () => {
     yield* runtime.getRuntime
     const created = yield* runtime.createWorker({})
     const workerId = created.worker.ref.workerId
-    yield* runtime.sendInput({ workerId, input: { kind: "user", text: "/script {\"delayMs\":60000}" } })
+    yield* runtime.sendInput({ workerId, input: Harness.inFlight })
     const queued = yield* runtime.sendInput({ workerId, input: { kind: "user", text: "next" }, whenBusy: "enqueue" })
     yield* runtime.cancelQueued({ workerId, inputId: queued.inputId })
     yield* runtime.cancelRun({ workerId })

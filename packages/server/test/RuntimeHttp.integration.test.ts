@@ -6,10 +6,11 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { afterAll, assert } from "@effect/vitest"
+import { onTempDirectory } from "@yoi/adapters/test/support/fixtures"
 import { HttpRuntimeClient } from "@yoi/domain"
 import { RuntimePresets } from "@yoi/runtime"
 import { runtimeBehaviour } from "@yoi/runtime/test/suite/RuntimeBehaviour"
-import { Effect, FileSystem, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { createServer, type ServerResponse } from "node:http"
 import * as Server from "../src/Server.ts"
@@ -47,21 +48,22 @@ afterAll(() => {
 })
 
 runtimeBehaviour("HTTP, remote client, filesystem adapters", (config) => {
-  const runtime = Layer.unwrap(Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const directory = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-suite-data-" })
-    const allocationDirectory = yield* fs.makeTempDirectoryScoped({ prefix: "yoi-suite-alloc-" })
-    secrets.push(directory, allocationDirectory)
-    return RuntimePresets.layerFileSystem({
-      runtimeId: "http-suite",
-      implementation: "process",
-      directory,
-      allocationDirectory,
-      engine: config.engine,
-      limits: config.limits,
-      replayBuffer: config.replayBuffer
-    })
-  }))
+  const runtime = onTempDirectory(
+    "yoi-suite-data-",
+    (directory) =>
+      onTempDirectory("yoi-suite-alloc-", (allocationDirectory) => {
+        secrets.push(directory, allocationDirectory)
+        return RuntimePresets.layerFileSystem({
+          runtimeId: "http-suite",
+          implementation: "process",
+          directory,
+          allocationDirectory,
+          engine: config.engine,
+          limits: config.limits,
+          replayBuffer: config.replayBuffer
+        })
+      })
+  )
   const http = Server.layer({ token }).pipe(
     Layer.provide(runtime),
     Layer.provideMerge(NodeHttpServer.layer(recordingServer, { port: 0, host: "127.0.0.1" }))

@@ -11,6 +11,7 @@ import { HttpServer } from "effect/http"
 import { TestClock } from "effect/testing"
 import { createServer } from "node:http"
 import { waitFor } from "../support/live.ts"
+import { alice, mallory } from "../support/viewers.ts"
 
 /** A fresh source for one test, and the strings that must never appear in anything the registry returns. */
 export interface SuiteSource {
@@ -20,8 +21,6 @@ export interface SuiteSource {
 
 export type MakeSource = (runtimeId: string) => Effect.Effect<SuiteSource, unknown, Scope.Scope>
 
-const alice: Policy.Viewer = { id: "alice", workspace: "ws-a" }
-const mallory: Policy.Viewer = { id: "mallory", workspace: "ws-b" }
 const slow = (text: string) => `/script {"deltas":100000,"delayMs":5}\n${text}`
 
 export const registryBehaviour = (name: string, makeSource: MakeSource) => {

@@ -5,13 +5,8 @@
  * a clear failure before the test's own timeout.
  */
 import { assert } from "@effect/vitest"
+import { hop } from "@yoi/runtime/test/support/hop"
 import { Effect } from "effect"
-
-/** One turn of the event loop, so pending IO can complete. */
-export const hop = Effect.callback<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 /** Hops the event loop until `condition` holds; fails with `label` after `boundMs` of wall time. */
 export const waitFor = <E, R>(label: string, condition: Effect.Effect<boolean, E, R>, boundMs = 20_000) =>

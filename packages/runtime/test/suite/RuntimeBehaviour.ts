@@ -9,6 +9,7 @@ import { RuntimeClient, type RuntimeEvent } from "@yoi/domain"
 import type { RuntimeConfig } from "@yoi/runtime"
 import { Cause, Effect, Exit, Fiber, type Layer, Option, type Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import { hop } from "../support/hop.ts"
 
 /** What a test asks of the Runtime it runs against. */
 export interface SuiteConfig {
@@ -48,12 +49,6 @@ const isEnd = (runId: string) => (item: Item) =>
 
 const events = (items: ReadonlyArray<Item>) =>
   items.filter((item): item is RuntimeEvent.WorkerEvent => item._tag !== "snapshot")
-
-/** One turn of the event loop, so pending IO (a filesystem store's appends) can complete. Not a timed sleep. */
-const hop = Effect.callback<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 /**
  * Joins `fiber`, moving the test clock a second at a time until it is done. One big `adjust` is not enough over a
