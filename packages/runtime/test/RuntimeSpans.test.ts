@@ -8,7 +8,8 @@ import { EmbeddedRuntimeClient, Runtime, RuntimePresets } from "@yoi/runtime"
 import { Effect, Layer, Stream, Tracer } from "effect"
 import * as Harness from "./support/harness.ts"
 
-it.effect("each Runtime method opens a span named after it", () => {
+/** A tracer that records the name of every span it opens. */
+const recording = () => {
   const names: Array<string> = []
   const tracer = Tracer.make({
     span(options) {
@@ -16,6 +17,11 @@ it.effect("each Runtime method opens a span named after it", () => {
       return new Tracer.NativeSpan(options)
     }
   })
+  return { names, tracer }
+}
+
+it.effect("each Runtime method opens a span named after it", () => {
+  const { names, tracer } = recording()
   return Effect.gen(function*() {
     const runtime = yield* Runtime.Runtime
     yield* runtime.getRuntime
@@ -53,13 +59,7 @@ it.effect("each Runtime method opens a span named after it", () => {
 })
 
 it.effect("an RPC through the embedded client is a span RuntimeRpcs.<Rpc>, as over HTTP", () => {
-  const names: Array<string> = []
-  const tracer = Tracer.make({
-    span(options) {
-      names.push(options.name)
-      return new Tracer.NativeSpan(options)
-    }
-  })
+  const { names, tracer } = recording()
   return Effect.gen(function*() {
     const client = yield* RuntimeClient.RuntimeClient
     yield* client.GetRuntime()
