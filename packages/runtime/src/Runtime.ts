@@ -117,6 +117,9 @@ export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) 
   const bus = yield* EventBus.EventBus
   const config = yield* RuntimeConfig.resolve(options)
   const { capabilities, catalog, limits, runtimeId } = config
+  // Added before the run fibers' FiberMap, so it runs after they are interrupted: the queued inputs this Runtime
+  // leaves queued and the runs its closing scope interrupted leave the process-wide gauges with it.
+  yield* Effect.addFinalizer(() => Effect.sync(() => Runs.releaseGauges(ctx)))
   const ctx: RuntimeContext = {
     config,
     store,

@@ -96,3 +96,18 @@ it.effect("a queued input that starts leaves the queue gauge", () =>
     Effect.provide(RuntimePresets.layerMemory()),
     Effect.provideService(Metric.MetricRegistry, new Map())
   ))
+
+it.effect("a Runtime's closing scope takes its queued inputs and interrupted runs out of the gauges", () =>
+  Effect.gen(function*() {
+    yield* Effect.gen(function*() {
+      const runtime = yield* Runtime.Runtime
+      const workerId = (yield* runtime.createWorker({})).worker.ref.workerId
+      yield* runtime.sendInput({ workerId, input: Harness.inFlight })
+      yield* runtime.sendInput({ workerId, input: user("later"), whenBusy: "enqueue" })
+      assert.strictEqual(yield* gauge(RuntimeMetrics.activeRuns), 1)
+      assert.strictEqual(yield* gauge(RuntimeMetrics.queuedInputs), 1)
+    }).pipe(Effect.provide(RuntimePresets.layerMemory()))
+    // the scope closed without a shutdown: nothing of that Runtime is counted any more
+    assert.strictEqual(yield* gauge(RuntimeMetrics.activeRuns), 0)
+    assert.strictEqual(yield* gauge(RuntimeMetrics.queuedInputs), 0)
+  }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))

@@ -51,6 +51,21 @@ const countEnd = (ctx: RuntimeContext, outcome: Transitions.Outcome["_tag"]) => 
   counter.modifyUnsafe(1, ctx.metrics)
 }
 
+/**
+ * When the Runtime's scope closes: what it still counts in the gauges (inputs left queued for the next start, runs
+ * in flight that its scope interrupted) leaves them, so a Runtime built again in the process counts from zero.
+ */
+export const releaseGauges = (ctx: RuntimeContext) => {
+  for (const entry of ctx.workers.values()) {
+    const queued = entry.record.queue.length
+    if (queued > 0) RuntimeMetrics.queuedInputs.modifyUnsafe(-queued, ctx.metrics)
+    if (entry.run !== undefined) {
+      entry.run = undefined
+      RuntimeMetrics.activeRuns.modifyUnsafe(-1, ctx.metrics)
+    }
+  }
+}
+
 /** Interrupts the fiber of the Worker's run in flight, if any; returns the run (the caller holds the lock). */
 export const interrupt = (entry: WorkerEntry): Effect.Effect<RunState | undefined> =>
   Effect.suspend(() => {
