@@ -7,15 +7,17 @@
  * records are batched and posted to `<endpoint>/v1/traces` and `<endpoint>/v1/logs` over `fetch`; the process's
  * shutdown flushes them within a bound (`shutdownTimeout`), so a collector that is down or hangs never holds the
  * process up. Metrics are not pushed: Prometheus scrapes `GET /metrics`. An invalid endpoint or protocol is an
- * `InvalidConfig` naming the variable, never echoing its value (a URL can carry credentials).
+ * `InvalidConfig` naming the variable, never echoing its value (a URL can carry credentials). A failure leaves
+ * as its tag only (`internal/otlpRedaction`): stacks and platform messages name paths.
  *
  * Deliberately not here: what is traced or logged (the RPC server's spans, the Runtime's `Effect.fn` spans,
  * `RequestLog`), sampling, and the per-signal `OTEL_EXPORTER_OTLP_{TRACES,LOGS}_*` variables.
  */
 import { RuntimeSettings } from "@yoi/runtime"
-import { Config, Duration, Effect, Layer, Option } from "effect"
+import { Config, Duration, Effect, Layer, Logger, Option, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpExporter, OtlpLogger, OtlpSerialization, OtlpTracer } from "effect/observability"
+import * as Redaction from "./internal/otlpRedaction.ts"
 
 /** @category models */
 export interface Options {
@@ -43,10 +45,21 @@ const signalUrl = (endpoint: URL, signal: "traces" | "logs") => {
  */
 export const layer = (options: Options): Layer.Layer<OtlpExporter.Flusher> => {
   const resource = { serviceName: options.serviceName }
-  return Layer.mergeAll(
-    OtlpTracer.layer({ url: signalUrl(options.endpoint, "traces"), resource, shutdownTimeout }),
-    OtlpLogger.layer({ url: signalUrl(options.endpoint, "logs"), resource, shutdownTimeout })
-  ).pipe(
+  const traces = Layer.effect(
+    Tracer.Tracer,
+    Effect.map(
+      OtlpTracer.make({ url: signalUrl(options.endpoint, "traces"), resource, shutdownTimeout }),
+      Redaction.tracer
+    )
+  )
+  const logs = Logger.layer([
+    Effect.map(
+      OtlpLogger.make({ url: signalUrl(options.endpoint, "logs"), resource, shutdownTimeout }),
+      Redaction.logger
+    )
+  ], { mergeWithExisting: true })
+  return Layer.mergeAll(traces, logs).pipe(
+    Layer.provideMerge(OtlpExporter.layerFlusher),
     Layer.provide(options.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
     Layer.provide(FetchHttpClient.layer)
   )

@@ -7,7 +7,9 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { HttpRuntimeClient, RuntimeClient } from "@yoi/domain"
+import { Effect, Redacted, Schema } from "effect"
+import { fileURLToPath } from "node:url"
 import { oneTurn } from "./support/oneTurn.ts"
 import { otlpReceiver, otlpReceiverHanging } from "./support/otlpReceiver.ts"
 import { closedPort, serveArgs, serverDirs, type ServerProcess, spawnServer } from "./support/serverProcess.ts"
@@ -30,6 +32,16 @@ const LogsRequest = Schema.fromJsonString(Schema.Struct({
     scopeLogs: Schema.Array(Schema.Struct({ logRecords: Schema.Array(Schema.Struct({ body: AnyValue })) }))
   }))
 }))
+
+/** Where this checkout lives: a stack frame would name it. */
+const installRoot = fileURLToPath(new URL("../../..", import.meta.url)).replace(/\/$/, "")
+
+/** `GetWorker` of a Worker that does not exist: the typed failure, as the client sees it. */
+const missingWorker = (url: string) =>
+  Effect.gen(function*() {
+    const client = yield* RuntimeClient.RuntimeClient
+    return yield* Effect.flip(client.GetWorker({ workerId: "w_missing" }))
+  }).pipe(Effect.provide(HttpRuntimeClient.layer({ url, token: Redacted.make(token), timeout: "30 seconds" })))
 
 const serviceNameOf = (resource: typeof Resource.Type) =>
   resource.attributes.find((attribute) => attribute.key === "service.name")?.value.stringValue
@@ -73,6 +85,9 @@ describe("OTLP export", () => {
           OTEL_SERVICE_NAME: serviceName
         })
         yield* oneTurn(server.url, token)
+        // a failed RPC: its spans end with a typed failure, which leaves by its tag only
+        const missing = yield* missingWorker(server.url)
+        assert.strictEqual(missing._tag, "WorkerNotFound")
         const exit = yield* stop(server)
         assert.strictEqual(exit.code, 0, server.output())
 
@@ -81,7 +96,14 @@ describe("OTLP export", () => {
           assert.strictEqual(request.method, "POST")
           assert.match(request.contentType ?? "", /^application\/json/)
           for (const secret of [token, dirs.dataDir, dirs.allocationDir]) assert.notInclude(request.body, secret)
+          // no stack frame, so no path of the install
+          for (const frame of [installRoot, "node_modules", "file://"]) assert.notInclude(request.body, frame)
+          assert.notMatch(request.body, /\.ts:\d+/)
         }
+        assert.isTrue(
+          received.some((r) => r.path === "/v1/traces" && r.body.includes("WorkerNotFound")),
+          "the failed span is exported with its error's tag"
+        )
         const traces = received.filter((r) => r.path === "/v1/traces").map((r) =>
           Schema.decodeSync(TracesRequest)(r.body)
         )
