@@ -137,7 +137,11 @@ export const check = (body: string): Result.Result<void, Errors.InvalidRequest> 
     if (Result.isFailure(kind)) return fromSchemaError(at, kind.failure)
     const envelope = decodeEnvelope(parsed.success)
     if (Result.isFailure(envelope)) return fromSchemaError(at, envelope.failure)
-    const { id, payload, tag } = envelope.success
+    const { id, payload, sampled, spanId, tag, traceId } = envelope.success
+    // The no-op span's ids come unsampled and together; a sampled one would be exported with a malformed parent.
+    if ((traceId === "noop" || spanId === "noop") && (traceId !== spanId || sampled !== false)) {
+      return invalid(`${at}.traceId`, "must be 32 lowercase hex digits")
+    }
     if (ids.has(id)) return invalid(`${at}.id`, "must be unique within the body")
     ids.add(id)
     const decodePayload = payloadDecoders.get(tag)!

@@ -192,6 +192,24 @@ layer(ServerLayer)("runtime server guards", (it) => {
         "body"
       ],
       ["a second bad line", requestLine("GetUsage", {}) + "{oops\n", "application/ndjson", 400, "body[1]"],
+      [
+        "the no-op span's ids marked sampled (they would be exported as a malformed parent)",
+        `${
+          JSON.stringify({
+            _tag: "Request",
+            id: 0,
+            tag: "GetUsage",
+            payload: {},
+            traceId: "noop",
+            spanId: "noop",
+            sampled: true,
+            headers: []
+          })
+        }\n`,
+        "application/ndjson",
+        400,
+        "body[0].traceId"
+      ],
       ["a wrong content type", requestLine("GetUsage", {}), "text/plain", 415, "content-type"],
       ["JSON instead of ndjson", requestLine("GetUsage", {}), "application/json", 415, "content-type"],
       [
