@@ -257,4 +257,149 @@ layer(NodeServices.layer)("LegacyPodFixture", (it) => {
         assert.isFalse(alive(grandchild))
       }))
   })
+
+  describe("runs", () => {
+    it.effect("script ends: limit_reached, rolled_back, a provider_error after 2 deltas (with and without run_end)", () =>
+      Effect.gen(function*() {
+        const { conn } = yield* started()
+        const ask = (script: Record<string, unknown>) =>
+          Effect.andThen(
+            conn.send(FixturePod.run(`/script ${JSON.stringify(script)} go`)),
+            conn.until(isIdle)
+          )
+        const limit = yield* ask({ end: "limit_reached" })
+        assert.deepStrictEqual(limit.find((l) => l.event === "run_end")?.data, { result: "limit_reached" })
+        assert.strictEqual(texts(limit), "Echo: go")
+        const rolled = yield* ask({ end: "rolled_back" })
+        assert.deepStrictEqual(rolled.find((l) => l.event === "run_end")?.data, { result: "rolled_back" })
+        assert.strictEqual(texts(rolled), "")
+        const failed = yield* ask({ fail: 2, deltas: 4 })
+        assert.deepStrictEqual(events(failed).slice(-2), ["error", "status"])
+        assert.strictEqual(failed.at(-2)!.data["code"], "provider_error")
+        assert.strictEqual(texts(failed), "Echo")
+        assert.notInclude(events(failed), "run_end")
+        const withEnd = yield* ask({ fail: 1, failCode: "tool_error", failRunEnd: true })
+        assert.deepStrictEqual(events(withEnd).slice(-3), ["error", "run_end", "status"])
+        assert.strictEqual(withEnd.at(-3)!.data["code"], "tool_error")
+        yield* conn.send(FixturePod.run("/script {\"nope\":1} x"))
+        assert.strictEqual((yield* conn.next()).data["code"], "invalid_request")
+      }))
+
+    it.effect("pause → run_end paused; resume streams the rest; cancel while paused abandons the turn", () =>
+      Effect.gen(function*() {
+        const { conn } = yield* started({ script: { delayMs: 40, deltas: 10 } })
+        yield* conn.send(FixturePod.run("pausable"))
+        const head = yield* conn.until((l) => l.event === "text_delta")
+        yield* conn.send({ method: "pause" })
+        const pausedLines = yield* conn.until((l) => l.event === "status" && l.data["status"] === "paused")
+        assert.deepStrictEqual(pausedLines.find((l) => l.event === "run_end")?.data, { result: "paused" })
+        yield* conn.send({ method: "resume" })
+        const resumed = yield* conn.until(isIdle)
+        assert.strictEqual(texts([...head, ...pausedLines, ...resumed]), "Echo: pausable")
+        yield* conn.send(FixturePod.run("/script {\"end\":\"paused\"} again"))
+        yield* conn.until((l) => l.event === "status" && l.data["status"] === "paused")
+        yield* conn.send({ method: "cancel" })
+        assert.isTrue(isIdle(yield* conn.next()))
+        yield* conn.send({ method: "resume" })
+        assert.strictEqual((yield* conn.next()).data["code"], "not_paused")
+      }))
+
+    it.effect("notify with auto_run is a run with invoke_start{notify} and no user_message", () =>
+      Effect.gen(function*() {
+        const { conn } = yield* started()
+        yield* conn.send({ method: "notify", params: { message: "build done" } })
+        const lines = yield* conn.until(isIdle)
+        assert.deepStrictEqual(lines.find((l) => l.event === "invoke_start")?.data, { kind: "notify" })
+        assert.notInclude(events(lines), "user_message")
+        assert.strictEqual(texts(lines), "Noted: build done")
+      }))
+
+    it.effect("reject_busy, reject_invalid and no_accept answer a run as named", () =>
+      Effect.gen(function*() {
+        for (const [behaviour, code] of [["reject_busy", "already_running"], ["reject_invalid", "invalid_request"]]) {
+          const { conn } = yield* started({ behaviour: [behaviour!] })
+          yield* conn.send(FixturePod.run("x"))
+          assert.strictEqual((yield* conn.next()).data["code"], code)
+        }
+        const { pod, conn } = yield* started({ behaviour: ["no_accept"] })
+        yield* conn.send(FixturePod.run("x"))
+        yield* conn.send({ method: "list_rewind_targets" })
+        // the reply to the later method is the next line: nothing answered the run
+        assert.strictEqual((yield* conn.next()).event, "rewind_targets")
+        assert.deepStrictEqual(yield* pod.methods, ["run", "list_rewind_targets"])
+      }))
+
+    it.effect("ignore_cancel: the cancel is received and the run ends on its own, whole", () =>
+      Effect.gen(function*() {
+        const { pod, conn } = yield* started({ behaviour: ["ignore_cancel"], script: { delayMs: 20, deltas: 6 } })
+        yield* conn.send(FixturePod.run("stubborn"))
+        const head = yield* conn.until((l) => l.event === "text_delta")
+        yield* conn.send({ method: "cancel" })
+        yield* pod.waitForStderr(/ignoring cancel/)
+        const rest = yield* conn.until(isIdle)
+        assert.strictEqual(texts([...head, ...rest]), "Echo: stubborn")
+        assert.deepStrictEqual(yield* pod.methods, ["run", "cancel"])
+      }))
+  })
+
+  describe("lifecycle", () => {
+    it.effect("crash_idle exits 101 and exit_idle exits 0, with no input", () =>
+      Effect.gen(function*() {
+        const crashing = yield* started({ behaviour: ["crash_idle=20"] })
+        yield* crashing.conn.closed()
+        assert.deepStrictEqual(yield* crashing.pod.ended(), { _tag: "code", code: 101 })
+        const leaving = yield* started({ behaviour: ["exit_idle=20"] })
+        yield* leaving.conn.closed()
+        assert.deepStrictEqual(yield* leaving.pod.ended(), { _tag: "code", code: 0 })
+        assert.isFalse(Fs.existsSync(leaving.pod.podDir))
+      }))
+
+    it.effect("never_listens: READY names a socket nobody listens on; no_snapshot: alerts, then silence", () =>
+      Effect.gen(function*() {
+        const deaf = yield* FixturePod.spawn({ behaviour: ["never_listens"] })
+        const { socket } = yield* deaf.ready()
+        assert.strictEqual((yield* Effect.flip(FixturePod.connect(socket, "300 millis"))).reason, "timeout")
+        const mute = yield* FixturePod.spawn({ behaviour: ["no_snapshot", "alerts=1"] })
+        const conn = yield* FixturePod.connect((yield* mute.ready()).socket)
+        assert.strictEqual((yield* conn.next()).event, "alert")
+        assert.strictEqual((yield* Effect.flip(conn.next("300 millis"))).reason, "timeout")
+      }))
+
+    it.effect("drop_socket mid-run: the process lives, a reconnect gets the text so far in_flight, no gap", () =>
+      Effect.gen(function*() {
+        const { pod, socket, conn } = yield* started({
+          behaviour: ["drop_socket", "stop_listening=100"],
+          script: { delayMs: 40, deltas: 12 }
+        })
+        yield* conn.send(FixturePod.run("reconnect me"))
+        yield* conn.closed()
+        assert.isTrue(yield* pod.handle.isRunning)
+        const again = yield* FixturePod.connect(socket)
+        const snapshot = (yield* again.until((l) => l.event === "snapshot")).at(-1)!
+        assert.strictEqual(snapshot.data["status"], "running")
+        const rest = yield* again.until(isIdle)
+        assert.strictEqual(inFlightText(snapshot) + texts(rest), "Echo: reconnect me")
+      }))
+
+    it.effect("a run that ends while disconnected is in the snapshot's entries", () =>
+      Effect.gen(function*() {
+        const { socket, conn } = yield* started({
+          behaviour: ["drop_socket", "stop_listening=400"],
+          script: { delayMs: 10, deltas: 3 }
+        })
+        yield* conn.send(FixturePod.run("offline"))
+        yield* conn.closed()
+        const again = yield* FixturePod.connect(socket)
+        const snapshot = (yield* again.until((l) => l.event === "snapshot")).at(-1)!
+        assert.strictEqual(snapshot.data["status"], "idle")
+        const entries = snapshot.data["entries"] as ReadonlyArray<Record<string, unknown>>
+        assert.deepStrictEqual(entries.at(-1), { ...entries.at(-1), kind: "run_completed", interrupted: false })
+        const item = entries.findLast((e) => e["kind"] === "assistant_item")?.["item"]
+        assert.deepStrictEqual(item, {
+          kind: "message",
+          role: "assistant",
+          content: [{ kind: "text", text: "Echo: offline" }]
+        })
+      }))
+  })
 })
