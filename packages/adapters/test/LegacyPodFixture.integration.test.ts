@@ -402,4 +402,46 @@ layer(NodeServices.layer)("LegacyPodFixture", (it) => {
         })
       }))
   })
+
+  describe("process", () => {
+    it.effect("behaviour, journal and script also come as flags among the extra args; argv is recorded", () =>
+      Effect.gen(function*() {
+        const extra = ["--profile", "builtin:companion", "--fixture-behaviour", "alerts=2", "--verbose"]
+        const { pod, before } = yield* started({ extraArgs: extra })
+        assert.deepStrictEqual(events(before), ["alert", "alert"])
+        const [launch] = yield* pod.journal
+        assert.deepStrictEqual(launch?.["extra"], ["--verbose"])
+        assert.deepStrictEqual(launch?.["argv"], ["--workspace", pod.workspace, "--pod", pod.name, ...extra])
+        assert.strictEqual(launch?.["pgid"], pod.pid)
+      }))
+
+    it.effect("SIGTERM: the runtime dir is removed and the pod dies by the signal", () =>
+      Effect.gen(function*() {
+        const { pod } = yield* started()
+        process.kill(pod.pid, "SIGTERM")
+        assert.deepStrictEqual(yield* pod.ended(), { _tag: "signal", signal: "SIGTERM" })
+        assert.isFalse(Fs.existsSync(pod.podDir))
+      }))
+
+    it.effect("a pod started again with the same --session continues its log", () =>
+      Effect.gen(function*() {
+        const session = "0b6f2d55-7d0e-4a43-9c59-2f3c4f7a9e10"
+        const first = yield* started({ session })
+        yield* first.conn.send(FixturePod.run("remember me"))
+        yield* first.conn.until(isIdle)
+        yield* first.conn.send({ method: "shutdown" })
+        yield* first.pod.ended()
+        const second = yield* started({ session, directory: first.pod.directory })
+        const entries = second.snapshot.data["entries"] as ReadonlyArray<Record<string, unknown>>
+        assert.deepStrictEqual(entries.find((e) => e["kind"] === "user_input")?.["segments"], [
+          { kind: "text", content: "remember me" }
+        ])
+        assert.strictEqual(entries.filter((e) => e["kind"] === "segment_start").length, 1)
+        const metadata = JSON.parse(
+          Fs.readFileSync(`${second.pod.dataDir}/pods/${second.pod.name}/metadata.json`, "utf8")
+        )
+        assert.deepStrictEqual(metadata.active.session_id, session)
+        assert.strictEqual(metadata.workspace_root, second.pod.workspace)
+      }))
+  })
 })

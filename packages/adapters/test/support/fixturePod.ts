@@ -59,6 +59,11 @@ export interface SpawnOptions {
   readonly script?: Record<string, unknown>
   readonly session?: string
   readonly extraArgs?: ReadonlyArray<string>
+  /**
+   * The directory holding the workspace, runtime and data dirs and the journal (default: a fresh temp dir). Pods
+   * spawned into one directory share the journal: its records carry their `pid`.
+   */
+  readonly directory?: string
 }
 
 /** How the process ended. @category models */
@@ -77,6 +82,8 @@ export interface FixturePod {
   readonly podDir: string
   readonly dataDir: string
   readonly socketPath: string
+  /** The directory `spawn` put everything in (pass it as `directory` to start another pod on the same disk). */
+  readonly directory: string
   readonly pid: number
   readonly handle: ChildProcessSpawner.ChildProcessHandle
   readonly stderr: Effect.Effect<ReadonlyArray<string>>
@@ -107,9 +114,10 @@ export const spawn = (
 > =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const base = yield* Effect.orDie(fs.makeTempDirectoryScoped({ directory: "/tmp", prefix: "yfp-" }))
+    const base = options.directory ??
+      (yield* Effect.orDie(fs.makeTempDirectoryScoped({ directory: "/tmp", prefix: "yfp-" })))
     const workspace = NodePath.join(base, "ws")
-    yield* Effect.orDie(fs.makeDirectory(workspace))
+    yield* Effect.orDie(fs.makeDirectory(workspace, { recursive: true }))
     const name = options.name ?? "w_fixture"
     const dialect = options.dialect ?? "pod"
     const runtimeDir = NodePath.join(base, "run")
@@ -205,6 +213,7 @@ export const spawn = (
       podDir: NodePath.join(runtimeDir, name),
       dataDir: NodePath.join(base, "data"),
       socketPath: NodePath.join(runtimeDir, name, "sock"),
+      directory: base,
       pid: Number(handle.pid),
       handle,
       stderr: Effect.sync(() => [...lines]),
