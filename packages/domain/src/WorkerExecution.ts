@@ -54,9 +54,10 @@ export interface BindTarget {
  *
  * **Details** `run` has `LlmEngine.stream`'s contract (interruption is cancel; a stream that ends without a failure
  * is a complete reply). `lost` completes once the host is gone and may be awaited more than once (a completed
- * `Deferred`'s `await`); a host that dies during a run should let `lost` complete before, or instead of, failing the
- * run's stream, so the run ends `execution_lost`. `stop(grace)` is the graceful part of a stop: the binding's scope
- * closes after it, which must release whatever is left.
+ * `Deferred`'s `await`). When the host dies during a run, `lost` completes and the run's stream neither ends nor
+ * fails by itself: the Runtime interrupts it and the run ends `execution_lost` (a stream that fails first ends its
+ * run as an engine failure). `stop(grace)` is the graceful part of a stop: the binding's scope closes after it,
+ * which must release whatever is left.
  * @category models
  */
 export interface Binding {
