@@ -8,8 +8,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { MemoryWorkerStore } from "@yoi/adapters"
 import { Errors, type Ids, type RuntimeEvent, WorkerExecution } from "@yoi/domain"
-import { type Runtime, RuntimeMetrics } from "@yoi/runtime"
-import { Effect, Fiber, Metric, Option, Stream } from "effect"
+import { Runtime, RuntimeMetrics, RuntimePresets } from "@yoi/runtime"
+import { Effect, Fiber, Layer, Metric, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Execution from "./support/execution.ts"
 import * as Harness from "./support/harness.ts"
@@ -261,6 +261,23 @@ describe("Runtime execution bindings", () => {
         assert.isTrue(host.closed)
       }
     }))
+})
+
+describe("Runtime execution bindings from a preset", () => {
+  it.effect("a preset runs every Worker on the execution it is given", () => {
+    const test = Execution.make()
+    return Effect.gen(function*() {
+      const runtime = yield* Runtime.Runtime
+      const workerId = idOf(yield* runtime.createWorker({}))
+      assert.strictEqual(test.hosts[0]?.target.workerId, workerId)
+      const events = yield* Harness.runToIdle(runtime, workerId, "hi")
+      assert.isTrue(events.some((e) => e._tag === "run_finished"))
+    }).pipe(
+      Effect.provide(
+        RuntimePresets.layerMemory({ execution: Layer.succeed(WorkerExecution.WorkerExecution, test.execution) })
+      )
+    )
+  })
 })
 
 describe("Runtime execution bindings across a restart", () => {
