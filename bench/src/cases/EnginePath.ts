@@ -34,6 +34,7 @@ import {
   LlmProviders,
   RuntimeClient,
   type RuntimeEvent,
+  WorkerExecution,
   WorkerStore
 } from "@yoi/domain"
 import { EmbeddedRuntimeClient, Profiles, Runtime, RuntimeConfig, RuntimePresets } from "@yoi/runtime"
@@ -271,7 +272,12 @@ const stampedRuntime = <E, R>(
       }))
   ).pipe(Layer.provide(MemoryEventBus.layer({ replay: 1024 })))
   return Runtime.layerNoDeps({ runtimeId: "bench", replayBuffer: RuntimeConfig.defaultReplayBuffer }).pipe(
-    Layer.provide([stampedStore, allocation, stampedBus, providers])
+    Layer.provide([
+      stampedStore,
+      allocation,
+      stampedBus,
+      WorkerExecution.layerProviders.pipe(Layer.provideMerge(providers))
+    ])
   )
 }
 

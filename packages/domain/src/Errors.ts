@@ -72,6 +72,16 @@ export class EngineFailure extends Schema.TaggedError<EngineFailure>()("EngineFa
   message: Schema.String
 }) {}
 
+/**
+ * The Worker's execution host could not be bound (started or attached): `CreateWorker` created nothing. `code` is
+ * the execution's (e.g. `launch_failed`), `message` its fixed, sanitized text.
+ * @category errors
+ */
+export class ExecutionUnavailable extends Schema.TaggedError<ExecutionUnavailable>()("ExecutionUnavailable", {
+  code: Schema.String,
+  message: Schema.String
+}) {}
+
 /** Storage failed. The message is sanitized: it never contains a path. @category errors */
 export class StoreFailure extends Schema.TaggedError<StoreFailure>()("StoreFailure", {
   operation: Schema.String,

@@ -26,7 +26,7 @@ export const InputQueuedEvent = Schema.TaggedStruct("input_queued", {
   text: Schema.String,
   position: Count
 })
-/** A queued input was cancelled before it ran (`CancelQueued`, `StopWorker`). @category schemas */
+/** A queued input was cancelled before it ran (`CancelQueued`, `StopWorker`, a lost binding). @category schemas */
 export const InputCancelledEvent = Schema.TaggedStruct("input_cancelled", {
   ...ofRun,
   inputId: Schema.String,

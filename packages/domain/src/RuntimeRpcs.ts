@@ -10,6 +10,7 @@ import { Schema } from "effect"
 import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
 import {
   CursorOutOfRange,
+  ExecutionUnavailable,
   InvalidProfile,
   InvalidRequest,
   QueueFull,
@@ -87,7 +88,14 @@ export class RuntimeRpcs extends RpcGroup.make(
   Rpc.make("CreateWorker", {
     payload: CreateWorkerRequest,
     success: CreatedWorker,
-    error: Schema.Union([InvalidRequest, InvalidProfile, ScopeConflict, RuntimeStopping, StoreFailure])
+    error: Schema.Union([
+      InvalidRequest,
+      InvalidProfile,
+      ScopeConflict,
+      ExecutionUnavailable,
+      RuntimeStopping,
+      StoreFailure
+    ])
   }),
   Rpc.make("StopWorker", { payload: ReasonPayload, success: StopWorkerResult, error: Schema.Union(command) }),
   Rpc.make("SendInput", {

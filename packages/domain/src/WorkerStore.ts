@@ -25,6 +25,7 @@ import {
   UsageTotals,
   WorkerStatus
 } from "./Worker.ts"
+import { BindingRecord } from "./WorkerExecution.ts"
 
 /** @category models */
 export class RuntimeRecord extends Schema.Class<RuntimeRecord>("@yoi/domain/RuntimeRecord")({
@@ -68,7 +69,13 @@ export class WorkerRecord extends Schema.Class<WorkerRecord>("@yoi/domain/Worker
   lastError: Schema.optional(LastError),
   seqReserved: Count,
   createIdempotencyKey: Schema.optional(Schema.String),
-  recentInputs: Schema.Array(RecentInput)
+  recentInputs: Schema.Array(RecentInput),
+  /**
+   * The Worker's last execution binding, if its execution records one (`WorkerExecution`): never in a view. Kept
+   * after a stop or a loss (the host may outlive the process that recorded it); records from before bindings have
+   * none.
+   */
+  binding: Schema.optional(BindingRecord)
 }) {}
 
 /** One Worker transition, applied in order: transcript entries, events, then the record. @category models */

@@ -33,6 +33,7 @@ export const codes = {
   runtime_rejected: { status: 502, message: "the runtime rejected the backend's credentials" },
   runtime_unavailable: { status: 503, message: "the runtime is unavailable" },
   runtime_stopping: { status: 503, message: "the runtime is shutting down" },
+  execution_unavailable: { status: 503, message: "the worker's execution host could not be started" },
   runtime_error: { status: 503, message: "the runtime could not complete the request" },
   subscriber_lagged: { status: 503, message: "the event stream fell behind; reconnect to resume" },
   runtime_timeout: { status: 504, message: "the runtime did not answer in time" }
@@ -170,6 +171,8 @@ export const codeOf = (error: Registry.RegistryError): Code => {
         : "runtime_unavailable"
     case "RuntimeStopping":
       return "runtime_stopping"
+    case "ExecutionUnavailable":
+      return "execution_unavailable"
     case "SubscriberLagged":
       return "subscriber_lagged"
     case "StoreFailure":

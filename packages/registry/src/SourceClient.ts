@@ -51,6 +51,7 @@ export type SourceError =
   | Errors.QueueFull
   | Errors.InvalidProfile
   | Errors.ScopeConflict
+  | Errors.ExecutionUnavailable
   | Errors.CursorOutOfRange
   | Errors.SubscriberLagged
   | Errors.RuntimeStopping

@@ -95,6 +95,10 @@ const failures: Record<string, Registry.RegistryError> = {
   "fail-timeout": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "timeout" }),
   "fail-unauthorized": new RegistryErrors.RuntimeUnavailable({ runtimeId: "rt-remote", reason: "unauthorized" }),
   "fail-stopping": new Errors.RuntimeStopping(),
+  "fail-execution": new Errors.ExecutionUnavailable({
+    code: "launch_failed",
+    message: "could not run /home/alice/bin/yoi"
+  }),
   "fail-store": new Errors.StoreFailure({
     operation: "read",
     message: "EIO reading /var/lib/yoi/workers/events.jsonl"
@@ -641,6 +645,7 @@ layer(TestServer, { excludeTestServices: true })("browser API over HTTP", (it) =
       ["fail-unauthorized", 502, "runtime_rejected"],
       ["fail-unreachable", 503, "runtime_unavailable"],
       ["fail-stopping", 503, "runtime_stopping"],
+      ["fail-execution", 503, "execution_unavailable"],
       ["fail-store", 503, "runtime_error"],
       ["fail-unexpected", 503, "runtime_error"],
       ["fail-lagged", 503, "subscriber_lagged"],

@@ -7,7 +7,9 @@
  * validates every request itself, so bad input is a typed `InvalidRequest` on every transport. Each method is a
  * span (`Runtime.<method>`) and reads validate → lock → transition → append: the decision is a pure function
  * (`internal/transitions`), the one writer appends it as one store commit (`internal/workerLog`), and run fibers
- * follow the commit (`internal/runs`). Views, watch streams and startup reconciliation have their own modules.
+ * follow the commit (`internal/runs`) on the Worker's execution binding (`internal/bindings`: bound at create,
+ * released at stop, at shutdown and with the Runtime's scope; a lost one fails its Worker). Views, watch streams and
+ * startup reconciliation have their own modules.
  *
  * Deliberately not here: transports, authentication, adapters (picked by `RuntimePresets`), process signals,
  * configuration defaults (`RuntimeConfig`).
@@ -23,9 +25,11 @@ import {
   type RuntimeInfo,
   type Transcript,
   Worker,
+  WorkerExecution,
   WorkerStore
 } from "@yoi/domain"
-import { Clock, Context, type Duration, Effect, FiberMap, Layer, Semaphore, Stream } from "effect"
+import { Clock, Context, type Duration, Effect, FiberMap, Layer, Scope, Semaphore, Stream } from "effect"
+import * as Bindings from "./internal/bindings.ts"
 import { makeIdGenerator } from "./internal/ids.ts"
 import { lookup, makeEntry, register, type RuntimeContext } from "./internal/live.ts"
 import { loadAndReconcile } from "./internal/reconcile.ts"
@@ -64,6 +68,7 @@ export class Runtime extends Context.Service<Runtime, {
     | Errors.InvalidRequest
     | Errors.InvalidProfile
     | Errors.ScopeConflict
+    | Errors.ExecutionUnavailable
     | Errors.RuntimeStopping
     | Errors.StoreFailure
   >
@@ -95,28 +100,26 @@ export class Runtime extends Context.Service<Runtime, {
   /**
    * Graceful shutdown: from now on refuse new input and Workers (`RuntimeStopping`), let runs in flight finish for
    * up to `grace`, then cancel the rest (`run_cancelled { reason: "runtime_stopping" }`). Queued inputs stay queued
-   * in the store and start after the next start. Idempotent.
+   * in the store and start after the next start; then every Worker's execution binding is released. Idempotent.
    */
   shutdown(grace: Duration.Input): Effect.Effect<void>
 }>()("@yoi/runtime/Runtime") {}
 
-const sanitizeReason = (reason: string | undefined, fallback: string): string => {
-  if (reason === undefined) return fallback
-  const cleaned = reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim().slice(0, 200)
-  return cleaned.length === 0 ? fallback : cleaned
-}
-
 /**
- * Builds a Runtime over the four ports.
+ * Builds a Runtime over the five ports.
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) {
   const store = yield* WorkerStore.WorkerStore
   const allocation = yield* LiveAllocation.LiveAllocation
   const providers = yield* LlmProviders.LlmProviders
+  const execution = yield* WorkerExecution.WorkerExecution
   const bus = yield* EventBus.EventBus
   const config = yield* RuntimeConfig.resolve(options)
   const { capabilities, catalog, limits, runtimeId } = config
+  // Made first, so they close last: every binding after its watcher, every watcher after the runs.
+  const bindings = yield* Scope.fork(yield* Effect.scope, "parallel")
+  const watchers = yield* FiberMap.make<string, void, never>()
   // Added before the run fibers' FiberMap, so it runs after they are interrupted: the queued inputs this Runtime
   // leaves queued and the runs its closing scope interrupted leave the process-wide gauges with it.
   yield* Effect.addFinalizer(() => Effect.sync(() => Runs.releaseGauges(ctx)))
@@ -125,9 +128,12 @@ export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) 
     store,
     allocation,
     providers,
+    execution,
     bus,
     metrics: yield* Effect.context<never>(),
     runs: yield* FiberMap.make<string, void, never>(),
+    bindings,
+    watchers,
     workers: new Map(),
     order: [],
     createKeys: new Map(),
@@ -198,36 +204,54 @@ export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) 
       const workerId = (yield* nextId("w_")) as Ids.WorkerId
       const ref = new Ids.WorkerRef({ runtimeId, workerId })
       if (scope.length > 0) yield* allocation.claim(ref, scope)
-      const at = yield* Clock.currentTimeMillis
-      const record = new WorkerStore.WorkerRecord({
-        workerId,
-        displayName: displayName ?? profile.name,
-        profile: selector,
-        profileName: profile.name,
-        provider,
-        model,
-        configBundle,
-        requestedCapabilities: requested,
-        scope,
-        createdAt: at,
-        lastActivityAt: at,
-        status: "idle",
-        currentRun: undefined,
-        queue: [],
-        usage: Worker.UsageTotals.zero,
-        lastError: undefined,
-        seqReserved: 0,
-        createIdempotencyKey: key,
-        recentInputs: []
-      })
-      const entry = yield* makeEntry(record, 0, 0)
-      // The Worker and its initial input (with the key that makes a retry answer both) are one commit.
-      const initial = initialText === undefined ? undefined : yield* newInput(initialText)
-      const { accepted, transition } = Transitions.createWorker(record, initial)
-      const moved = yield* entry.lock.withPermit(Runs.apply(ctx, entry, transition, true)).pipe(
-        Effect.tapError(() => scope.length > 0 ? Effect.ignore(allocation.release(ref)) : Effect.void)
+      // Bound before the commit: a failed bind creates nothing; a failed commit closes the binding.
+      const created = Bindings.withBinding(
+        ctx,
+        { workerId, profile, provider },
+        (bound) =>
+          Effect.uninterruptible(Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            const record = new WorkerStore.WorkerRecord({
+              workerId,
+              displayName: displayName ?? profile.name,
+              profile: selector,
+              profileName: profile.name,
+              provider,
+              model,
+              configBundle,
+              requestedCapabilities: requested,
+              scope,
+              createdAt: at,
+              lastActivityAt: at,
+              status: "idle",
+              currentRun: undefined,
+              queue: [],
+              usage: Worker.UsageTotals.zero,
+              lastError: undefined,
+              seqReserved: 0,
+              createIdempotencyKey: key,
+              recentInputs: [],
+              binding: bound.binding.record
+            })
+            const entry = yield* makeEntry(record, 0, 0)
+            // The Worker and its initial input (with the key that makes a retry answer both) are one commit; the
+            // initial input's run streams on the new binding.
+            entry.bound = bound
+            const initial = initialText === undefined ? undefined : yield* newInput(initialText)
+            const { accepted, transition } = Transitions.createWorker(record, initial)
+            const moved = yield* entry.lock.withPermit(Runs.apply(ctx, entry, transition, true))
+            register(ctx, entry)
+            yield* Bindings.install(ctx, entry, bound, Runs.lose(ctx))
+            return { at, entry, record, accepted, moved }
+          }))
+      ).pipe(
+        Effect.catchTag(
+          "EngineFailure",
+          (failure) => Effect.fail(new Errors.ExecutionUnavailable({ code: failure.code, message: failure.message }))
+        ),
+        Effect.onError(() => scope.length > 0 ? Effect.ignore(allocation.release(ref)) : Effect.void)
       )
-      register(ctx, entry)
+      const { accepted, at, entry, moved, record } = yield* created
       yield* WorkerLog.publishRuntime(ctx, { _tag: "worker_created", at, workerId, displayName: record.displayName })
       yield* WorkerLog.announceStatus(ctx, entry, moved, at)
       return new Requests.CreatedWorker({
@@ -278,8 +302,8 @@ export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) 
 
   const stopWorker = Effect.fn("Runtime.stopWorker")(function*(request: Requests.ReasonPayload) {
     const entry = yield* lookup(ctx, request.workerId)
-    const reason = sanitizeReason(request.reason, "stopped")
-    return yield* entry.lock.withPermit(Effect.gen(function*() {
+    const reason = Validate.sanitize(request.reason, "stopped")
+    const result = yield* entry.lock.withPermit(Effect.gen(function*() {
       if (entry.record.status === "stopped") {
         return new Requests.StopWorkerResult({ outcome: "already_stopped", droppedQueued: 0 })
       }
@@ -297,11 +321,14 @@ export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) 
         ...(run !== undefined ? { cancelledRunId: run.runId } : {})
       })
     }))
+    // After the commit, outside the lock (the binding's watcher may be waiting for it): stop(grace), then close.
+    yield* Bindings.release(ctx, entry)
+    return result
   })
 
   const cancelRun = Effect.fn("Runtime.cancelRun")(function*(request: Requests.ReasonPayload) {
     const entry = yield* lookup(ctx, request.workerId)
-    const reason = sanitizeReason(request.reason, "cancelled")
+    const reason = Validate.sanitize(request.reason, "cancelled")
     return yield* entry.lock.withPermit(Effect.gen(function*() {
       if (entry.run === undefined) return new Requests.CancelRunResult({ outcome: "not_running" })
       const at = yield* Clock.currentTimeMillis
@@ -339,6 +366,10 @@ export const make = Effect.fnUntraced(function*(options: RuntimeConfig.Options) 
             (failure) => Effect.logError("a cancelled run could not be recorded", failure.operation, failure.message)
           )
         ), { discard: true })
+    yield* Effect.forEach(ctx.workers.values(), (entry) => Bindings.release(ctx, entry), {
+      concurrency: "unbounded",
+      discard: true
+    })
   })
 
   // ---- reads ----------------------------------------------------------------------------------------------------
@@ -411,5 +442,9 @@ export const layerNoDeps = (
 ): Layer.Layer<
   Runtime,
   Errors.StoreFailure,
-  WorkerStore.WorkerStore | LiveAllocation.LiveAllocation | LlmProviders.LlmProviders | EventBus.EventBus
+  | WorkerStore.WorkerStore
+  | LiveAllocation.LiveAllocation
+  | LlmProviders.LlmProviders
+  | WorkerExecution.WorkerExecution
+  | EventBus.EventBus
 > => Layer.effect(Runtime, make(options))

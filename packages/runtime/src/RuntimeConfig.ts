@@ -1,6 +1,6 @@
 /**
  * What a Runtime is built with: its options, its limits and capabilities, and the one home of every default a
- * Runtime or a preset falls back on (limits, page size, replay buffer, default profile).
+ * Runtime or a preset falls back on (limits, page size, replay buffer, default profile, a binding's stop grace).
  *
  * `resolve` turns `Options` into the `Resolved` configuration the Runtime's modules read: the id parsed, the limits
  * and capabilities filled in, the profile catalog built. A bad runtime id or a default profile that is not a
@@ -10,7 +10,7 @@
  * adapters (`RuntimePresets`).
  */
 import { Ids, type LlmEngine, RuntimeInfo } from "@yoi/domain"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import * as Profiles from "./Profiles.ts"
 
 /** @category models */
@@ -41,6 +41,13 @@ export const defaultReplayBuffer = 1024
 /** The page size of `ListWorkers` and `GetTranscript` when a request names none. @category constructors */
 export const defaultPageSize = 50
 
+/**
+ * How long a binding's graceful `stop` may take when a Worker stops or the Runtime closes, before its scope
+ * releases what is left (default bindings stop at once).
+ * @category constructors
+ */
+export const defaultStopGrace: Duration.Duration = Duration.seconds(5)
+
 /** @category models */
 export interface Options {
   readonly runtimeId: string
@@ -56,6 +63,8 @@ export interface Options {
   readonly defaultProfile?: string | undefined
   /** Size of the bus replay buffer (default `defaultReplayBuffer`): the presets size the bus with it. */
   readonly replayBuffer?: number | undefined
+  /** The grace of a binding's `stop` (default `defaultStopGrace`). */
+  readonly stopGrace?: Duration.Input | undefined
 }
 
 /** Options with every default filled in. @category models */
@@ -65,6 +74,7 @@ export interface Resolved {
   readonly implementation: "embedded" | "process"
   readonly limits: Limits
   readonly replayBuffer: number
+  readonly stopGrace: Duration.Duration
   readonly capabilities: RuntimeInfo.RuntimeCapabilities
   readonly catalog: Profiles.Catalog
 }
@@ -89,6 +99,7 @@ export const resolve = Effect.fnUntraced(function*(options: Options) {
     implementation,
     limits: { ...defaultLimits, ...options.limits },
     replayBuffer: options.replayBuffer ?? defaultReplayBuffer,
+    stopGrace: options.stopGrace === undefined ? defaultStopGrace : Duration.fromInputUnsafe(options.stopGrace),
     capabilities: new RuntimeInfo.RuntimeCapabilities({
       embedded: implementation !== "process",
       localProcess: implementation === "process",

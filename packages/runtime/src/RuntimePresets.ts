@@ -20,7 +20,7 @@ import {
   OpenAiCompatLlmEngine,
   ScriptedLlmEngine
 } from "@yoi/adapters"
-import { type Errors, type LlmEngine, LlmProviders } from "@yoi/domain"
+import { type Errors, type LlmEngine, LlmProviders, WorkerExecution } from "@yoi/domain"
 import { Config, Duration, Effect, type FileSystem, Layer, Option, type Path, Redacted, Result } from "effect"
 import { FetchHttpClient, type HttpClient } from "effect/http"
 import * as Profiles from "./Profiles.ts"
@@ -36,11 +36,23 @@ export interface MemoryOptions extends Partial<RuntimeConfig.Options> {
   readonly engineLayer?: Layer.Layer<LlmEngine.LlmEngine> | undefined
   /** The providers, e.g. `layerProviders(settings)`; overrides `engine` and `engineLayer`. */
   readonly providers?: Layer.Layer<LlmProviders.LlmProviders, RuntimeSettings.InvalidConfig> | undefined
+  /**
+   * Where Workers run, over the providers (default: `WorkerExecution.layerProviders`, each Worker on its provider's
+   * engine).
+   */
+  readonly execution?: Layer.Layer<WorkerExecution.WorkerExecution, never, LlmProviders.LlmProviders> | undefined
 }
 
 const providersOf = (options: MemoryOptions) =>
   options.providers ??
     LlmProviders.layerSingle.pipe(Layer.provide(options.engineLayer ?? ScriptedLlmEngine.layer(options.engine)))
+
+/** The providers and the execution Workers run on over them. */
+const enginesOf = <E>(
+  execution: MemoryOptions["execution"],
+  providers: Layer.Layer<LlmProviders.LlmProviders, E>
+): Layer.Layer<LlmProviders.LlmProviders | WorkerExecution.WorkerExecution, E> =>
+  (execution ?? WorkerExecution.layerProviders).pipe(Layer.provideMerge(providers))
 
 /** One provider's engine; its key, when it names one, from the environment. */
 const engineOf = (
@@ -148,14 +160,15 @@ export const fromSettings = Effect.fnUntraced(function*(settings: RuntimeSetting
 /** A Runtime on the memory adapters (store, allocation, bus sized by its replay buffer) and `providers`. */
 const memoryRuntime = <E>(
   options: RuntimeConfig.Options,
-  providers: Layer.Layer<LlmProviders.LlmProviders, E>
+  providers: Layer.Layer<LlmProviders.LlmProviders, E>,
+  execution: MemoryOptions["execution"]
 ): Layer.Layer<Runtime.Runtime, E | Errors.StoreFailure> =>
   Runtime.layerNoDeps(options).pipe(
     Layer.provide([
       MemoryWorkerStore.layer,
       MemoryLiveAllocation.layer,
       MemoryEventBus.layer({ replay: options.replayBuffer ?? RuntimeConfig.defaultReplayBuffer }),
-      providers
+      enginesOf(execution, providers)
     ])
   )
 
@@ -165,7 +178,7 @@ const memoryRuntime = <E>(
  * @category layers
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<Runtime.Runtime> =>
-  memoryRuntime({ runtimeId: "embedded", ...options }, providersOf(options)).pipe(Layer.orDie)
+  memoryRuntime({ runtimeId: "embedded", ...options }, providersOf(options), options.execution).pipe(Layer.orDie)
 
 /** @category models */
 export interface FileSystemOptions extends MemoryOptions {
@@ -191,7 +204,7 @@ export const layerFileSystem = (
       FileSystemWorkerStore.layer({ directory: options.directory }),
       FileSystemLiveAllocation.layer({ directory: options.allocationDirectory }),
       MemoryEventBus.layer({ replay: options.replayBuffer ?? RuntimeConfig.defaultReplayBuffer }),
-      providersOf(options)
+      enginesOf(options.execution, providersOf(options))
     ])
   )
 
@@ -243,7 +256,7 @@ export const layerConfig = (
   Layer.unwrap(Effect.gen(function*() {
     const settings = yield* settingsFromEnvironment
     const configured = yield* fromSettings(settings)
-    return memoryRuntime({ runtimeId: "embedded", ...options, ...configured }, configured.providers).pipe(
+    return memoryRuntime({ runtimeId: "embedded", ...options, ...configured }, configured.providers, undefined).pipe(
       // the memory store cannot fail to open
       Layer.catchTag("StoreFailure", (failure) => Layer.effect(Runtime.Runtime, Effect.die(failure)))
     )

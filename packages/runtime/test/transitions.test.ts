@@ -3,7 +3,7 @@
  * transcript entries and record out. No clock, store or fiber.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Ids, type LlmEngine, Transcript, Worker, WorkerStore } from "@yoi/domain"
+import { type Ids, type LlmEngine, Transcript, Worker, WorkerExecution, WorkerStore } from "@yoi/domain"
 import * as T from "../src/internal/transitions.ts"
 
 const at = 1_000
@@ -316,6 +316,68 @@ describe("transitions", () => {
     const stale = T.closeInterrupted({ record: record({ status: "running" }), nextSeq: 1, transcriptCount: 0 }, at)!
     assert.deepStrictEqual(tags(stale), ["running>idle"])
     assert.strictEqual(stale.ends, undefined)
+  })
+
+  it("closeInterrupted: a failed Worker needs nothing, even with a queue (nothing runs on a lost host)", () => {
+    const failed = record({ status: "failed", queue: [queued(1)] })
+    assert.strictEqual(T.closeInterrupted({ record: failed, nextSeq: 1, transcriptCount: 0 }, at), undefined)
+  })
+
+  const lost = new WorkerExecution.ExecutionLost({ code: "host_exited", message: "the execution host exited" })
+
+  it("lose mid-run: the run fails execution_lost with its partial text, the queue is cancelled, the Worker failed", () => {
+    const state = { record: running({ queue: [queued(1), queued(2)] }), nextSeq: 5, transcriptCount: 1 }
+    const transition = T.lose(state, at, progress({ text: "half a rep", reasoning: "hm", usage: usage(3, 4) }), lost)
+    assert.deepStrictEqual(tags(transition), [
+      "usage",
+      "run_failed:execution_lost",
+      "input_cancelled:execution_lost",
+      "input_cancelled:execution_lost",
+      "running>failed"
+    ])
+    assert.deepStrictEqual(transition.events.find((e) => e._tag === "run_failed"), {
+      _tag: "run_failed",
+      at,
+      runId: "r_1",
+      reason: "execution_lost",
+      code: "host_exited",
+      message: "the execution host exited"
+    })
+    assert.deepStrictEqual(entries(transition), [
+      "2 reasoning (interrupted): hm",
+      "3 assistant (interrupted): half a rep",
+      "4 error: host_exited: the execution host exited"
+    ])
+    const after = transition.record
+    assert.strictEqual(after.status, "failed")
+    assert.strictEqual(after.currentRun, undefined)
+    assert.deepStrictEqual(after.queue, [])
+    assert.deepStrictEqual(after.lastError, new Worker.LastError({ code: "host_exited", message: lost.message, at }))
+    assert.strictEqual(after.usage.failures, 1)
+    assert.strictEqual(after.usage.inputTokens, 3)
+    assert.deepStrictEqual(transition.ends, { runId: "r_1", outcome: "failed" })
+    assert.strictEqual(transition.starts, undefined)
+  })
+
+  it("lose while idle: the Worker fails with the loss as its last error, and no run event", () => {
+    const transition = T.lose({ record: record(), nextSeq: 1, transcriptCount: 0 }, at, undefined, lost)
+    assert.deepStrictEqual(tags(transition), ["idle>failed"])
+    assert.deepStrictEqual(transition.transcript, [])
+    assert.strictEqual(transition.record.lastError?.code, "host_exited")
+    assert.strictEqual(transition.record.usage.failures, 0)
+    assert.strictEqual(transition.ends, undefined)
+  })
+
+  it("recordBinding: a new binding's record replaces the old one and nothing else; the same one is no change", () => {
+    const old = new WorkerExecution.BindingRecord({ kind: "test", state: { n: 1 } })
+    const fresh = new WorkerExecution.BindingRecord({ kind: "test", state: { n: 2 } })
+    const state = { record: record({ binding: old }), nextSeq: 3, transcriptCount: 2 }
+    const transition = T.recordBinding(state, at, fresh)!
+    assert.deepStrictEqual(transition.events, [])
+    assert.deepStrictEqual(transition.transcript, [])
+    assert.deepStrictEqual(transition.record, new WorkerStore.WorkerRecord({ ...state.record, binding: fresh }))
+    assert.strictEqual(T.recordBinding(state, at, old), undefined)
+    assert.strictEqual(T.recordBinding({ ...state, record: record() }, at, undefined), undefined)
   })
 
   it("remembered keys: the initial input's stays, SendInput keys keep the last recentInputsKept", () => {

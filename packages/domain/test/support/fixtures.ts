@@ -12,6 +12,7 @@ import * as Requests from "../../src/Requests.ts"
 import * as RuntimeEvent from "../../src/RuntimeEvent.ts"
 import * as Transcript from "../../src/Transcript.ts"
 import * as Worker from "../../src/Worker.ts"
+import * as WorkerExecution from "../../src/WorkerExecution.ts"
 import * as WorkerStore from "../../src/WorkerStore.ts"
 
 export const w1 = Ids.WorkerId.make("w_1")
@@ -59,7 +60,11 @@ export const workerRecord = (workerId: Ids.WorkerId, revision: number): WorkerSt
         key: "send-key-1",
         accepted: new Requests.InputAccepted({ inputId, runId, status: "started", transcriptSeq: 1, eventSeq: 1 })
       })
-    ]
+    ],
+    binding: new WorkerExecution.BindingRecord({
+      kind: "fixture",
+      state: { host: `h${revision}`, n: [revision, null] }
+    })
   })
 
 /** A record with only the required fields. */

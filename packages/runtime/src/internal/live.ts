@@ -1,7 +1,8 @@
 /**
  * The Runtime's live state, shared by its internal modules through one small context object (as cluster's
  * `Sharding` shares its state with `entityManager`): the ports, the resolved configuration, one entry per Worker
- * (its lock, its record as last committed, its seq counters, its run in flight) and the Runtime-wide counters.
+ * (its lock, its record as last committed, its seq counters, its run in flight, its execution binding) and the
+ * Runtime-wide counters.
  *
  * Entries change only under their Worker's lock, and only `workerLog.append` moves an entry's record and seqs; the
  * run fiber of an entry is launched and forgotten by `runs`.
@@ -16,9 +17,10 @@ import {
   type LlmEngine,
   type LlmProviders,
   type Worker,
+  type WorkerExecution,
   type WorkerStore
 } from "@yoi/domain"
-import { type Context, Effect, type Fiber, type FiberMap, Semaphore } from "effect"
+import { type Context, Effect, type Fiber, type FiberMap, type Scope, Semaphore } from "effect"
 import type * as RuntimeConfig from "../RuntimeConfig.ts"
 
 /** A run in flight: what it streamed so far, and its fiber. */
@@ -32,6 +34,14 @@ export interface RunState {
   /** Why the provider stopped, when it said. */
   finishReason: LlmEngine.FinishReason | undefined
   fiber: Fiber.Fiber<void, never> | undefined
+}
+
+/** A Worker's live execution binding, in its own scope (see `bindings`). */
+export interface Bound {
+  readonly binding: WorkerExecution.Binding
+  readonly scope: Scope.Closeable
+  /** Set as soon as `lost` completes, before the watcher takes the lock: a run ending meanwhile leaves it the end. */
+  lost: WorkerExecution.ExecutionLost | undefined
 }
 
 /** One Worker of this Runtime. */
@@ -50,7 +60,9 @@ export interface WorkerEntry {
   restoredSeq: number
   transcriptCount: number
   run: RunState | undefined
-  /** The summary last built from this entry, reused while its record is unchanged (views are immutable). */
+  /** The live binding; none before the first run of a restored Worker, after a stop, a loss or a shutdown. */
+  bound: Bound | undefined
+  /** The summary last built from this entry, reused while its record and binding stand (views are immutable). */
   summaryView?: { readonly record: WorkerStore.WorkerRecord; readonly view: Worker.WorkerSummary } | undefined
 }
 
@@ -60,10 +72,15 @@ export interface RuntimeContext {
   readonly store: WorkerStore.WorkerStore["Service"]
   readonly allocation: LiveAllocation.LiveAllocation["Service"]
   readonly providers: LlmProviders.LlmProviders["Service"]
+  readonly execution: WorkerExecution.WorkerExecution["Service"]
   readonly bus: EventBus.EventBus["Service"]
   /** The context metrics are updated in (synchronously, on the hot path): it holds the `MetricRegistry`. */
   readonly metrics: Context.Context<never>
   readonly runs: FiberMap.FiberMap<string, void, never>
+  /** The parent of every binding's scope: closed (in parallel) after the runs and the watchers. */
+  readonly bindings: Scope.Closeable
+  /** Each bound Worker's watcher of `lost`, by Worker id. */
+  readonly watchers: FiberMap.FiberMap<string, void, never>
   readonly workers: Map<string, WorkerEntry>
   /** Worker ids in creation (= id) order, for paging. */
   readonly order: Array<Ids.WorkerId>
@@ -88,7 +105,8 @@ export const makeEntry = (
     nextSeq: Math.max(record.seqReserved, lastDurable) + 1,
     restoredSeq: lastDurable,
     transcriptCount,
-    run: undefined
+    run: undefined,
+    bound: undefined
   }))
 
 /** Adds an entry to the Runtime's Workers (ids are created in order). */
@@ -102,6 +120,10 @@ export const register = (ctx: RuntimeContext, entry: WorkerEntry) => {
 /** The provider a Worker runs on: the one recorded with it (older records: the default). */
 export const providerOf = (ctx: RuntimeContext, record: WorkerStore.WorkerRecord) =>
   record.provider ?? ctx.providers.defaultProvider
+
+/** The model a Worker runs on: the one recorded with it (older records: its provider's). */
+export const modelOf = (ctx: RuntimeContext, record: WorkerStore.WorkerRecord) =>
+  record.model ?? ctx.providers.get(providerOf(ctx, record))?.info.model ?? "unknown"
 
 /** The entry of a request's `workerId`, or why not. */
 export const lookup = (ctx: RuntimeContext, raw: unknown) =>

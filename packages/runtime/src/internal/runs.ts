@@ -1,8 +1,10 @@
 /**
  * Runs: the fiber of a run in flight, and how a committed transition moves run fibers. `commit` appends a
  * transition (`workerLog`), then the run it ends leaves its entry and the run it starts is launched; the run fiber
- * streams the engine, applies each chunk of engine events under the Worker's lock, classifies how the run ended
- * (finished, or failed: engine, store, defect) and ends it with the next queued input in one commit.
+ * streams the Worker's execution binding (binding it first when it has none live, `bindings.ensure`), applies each
+ * chunk of engine events under the Worker's lock, classifies how the run ended (finished, or failed: engine, binding,
+ * store, defect) and ends it with the next queued input in one commit. A lost binding ends its run here too (`lose`,
+ * called by the binding's watcher).
  *
  * Cancel is fiber interruption: the canceller holds the lock while it interrupts (`interrupt`) and then commits the
  * run's end itself, so no event of a cancelled run can follow it. The run counters and the active-runs gauge are
@@ -15,7 +17,8 @@ import { Errors, type LlmEngine, Worker } from "@yoi/domain"
 import { Clock, Effect, Fiber, FiberMap, Stream } from "effect"
 import * as Profiles from "../Profiles.ts"
 import * as RuntimeMetrics from "../RuntimeMetrics.ts"
-import { providerOf, type RunState, type RuntimeContext, type WorkerEntry } from "./live.ts"
+import * as Bindings from "./bindings.ts"
+import { type Bound, modelOf, providerOf, type RunState, type RuntimeContext, type WorkerEntry } from "./live.ts"
 import * as Transitions from "./transitions.ts"
 import * as WorkerLog from "./workerLog.ts"
 
@@ -98,13 +101,22 @@ const launch = (ctx: RuntimeContext, entry: WorkerEntry, start: Transitions.Star
   })
 
 /** How a run's stream ended, as the outcome its end records. */
-const classify = <R>(stream: Effect.Effect<void, Errors.EngineFailure | Errors.StoreFailure, R>) =>
+const classify = <R>(
+  stream: Effect.Effect<void, Errors.EngineFailure | Errors.StoreFailure | Bindings.BindFailed, R>
+) =>
   stream.pipe(
     Effect.as<Transitions.Outcome>({ _tag: "finished" }),
     Effect.catchTag("EngineFailure", (failure) =>
       Effect.succeed<Transitions.Outcome>({
         _tag: "failed",
         reason: "engine_failure",
+        code: failure.code,
+        message: failure.message
+      })),
+    Effect.catchTag("BindFailed", ({ failure }) =>
+      Effect.succeed<Transitions.Outcome>({
+        _tag: "failed",
+        reason: "execution_unavailable",
         code: failure.code,
         message: failure.message
       })),
@@ -126,15 +138,19 @@ const classify = <R>(stream: Effect.Effect<void, Errors.EngineFailure | Errors.S
     )
   )
 
-/** The run fiber: stream the engine, apply its events under the lock, and end the run under the lock. */
+/**
+ * The run fiber: bind if the Worker has no live binding, stream the binding, apply its events under the lock, and
+ * end the run under the lock — unless its binding was lost meanwhile: then the watcher ends it (`lose`).
+ */
 const execute = (
   ctx: RuntimeContext,
   entry: WorkerEntry,
   run: RunState,
   text: string,
   userSeq: number
-): Effect.Effect<void> =>
-  classify(Effect.gen(function*() {
+): Effect.Effect<void> => {
+  let bound: Bound | undefined
+  return classify(Effect.gen(function*() {
     const profile = Profiles.find(ctx.config.catalog, entry.record.profileName)
     // A named profile the configuration no longer has: the run fails, typed, rather than run on another prompt.
     if (profile === undefined) {
@@ -144,25 +160,16 @@ const execute = (
         message: `the profile "${entry.record.profileName.slice(0, 64)}" is not configured in this runtime`
       })
     }
-    const provider = providerOf(ctx, entry.record)
-    const engine = ctx.providers.get(provider)
-    // A Worker stays on its provider: one the configuration no longer has fails its runs, typed.
-    if (engine === undefined) {
-      return yield* new Errors.EngineFailure({
-        provider,
-        code: "provider_unavailable",
-        message: `the provider "${provider.slice(0, 64)}" is not configured in this runtime`
-      })
-    }
+    bound = yield* Bindings.ensure(ctx, entry, profile, lose(ctx))
     const history = yield* ctx.store.readTranscript(entry.workerId, {
       before: userSeq,
       limit: ctx.config.limits.historyEntries
     })
-    yield* engine.stream({
+    yield* bound.binding.run({
       workerId: entry.workerId,
       runId: run.runId,
       profile,
-      model: entry.record.model ?? engine.info.model,
+      model: modelOf(ctx, entry.record),
       history: history.entries,
       input: text
     }).pipe(Stream.runForEachArray((chunk) => entry.lock.withPermit(applyEngineEvents(ctx, entry, run, chunk))))
@@ -170,7 +177,9 @@ const execute = (
     // Ending takes the lock; once it holds it, nothing may interrupt the write.
     Effect.flatMap((outcome) =>
       entry.lock.withPermit(Effect.uninterruptible(
-        Effect.suspend(() => entry.run === run ? Effect.asVoid(endRun(ctx, entry, run, outcome)) : Effect.void)
+        Effect.suspend(() =>
+          entry.run === run && bound?.lost === undefined ? Effect.asVoid(endRun(ctx, entry, run, outcome)) : Effect.void
+        )
       ))
     ),
     Effect.catchTag(
@@ -179,6 +188,18 @@ const execute = (
     ),
     Effect.catchDefect((defect) => Effect.logError("a run's end failed with a defect", defect))
   )
+}
+
+/**
+ * A lost binding (`bindings.OnLost`, under the Worker's lock): its run in flight is interrupted and ends
+ * `execution_lost` as the Worker fails, in one commit.
+ */
+export const lose = (ctx: RuntimeContext): Bindings.OnLost => (entry, lost) =>
+  Effect.gen(function*() {
+    const at = yield* Clock.currentTimeMillis
+    const run = yield* interrupt(entry)
+    yield* commit(ctx, entry, Transitions.lose(entry, at, run, lost))
+  })
 
 /** One chunk of engine events, appended (caller holds the lock); nothing once the run was cancelled. */
 const applyEngineEvents = (

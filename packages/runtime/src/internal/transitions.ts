@@ -10,7 +10,16 @@
  * Deliberately not here: validation and preconditions a command checks first (the Worker is not stopped, the queue
  * has room, the idempotency key is new), ids, and the run fiber itself (`runs`).
  */
-import { type Ids, type LlmEngine, Requests, type RuntimeEvent, Transcript, Worker, WorkerStore } from "@yoi/domain"
+import {
+  type Ids,
+  type LlmEngine,
+  Requests,
+  type RuntimeEvent,
+  Transcript,
+  Worker,
+  type WorkerExecution,
+  WorkerStore
+} from "@yoi/domain"
 
 /** Where a Worker stands before a transition (a live entry satisfies it). */
 export interface WorkerState {
@@ -386,6 +395,47 @@ export const stop = (
   return done(d)
 }
 
+/**
+ * The Worker's execution host is gone: the run in flight ends `run_failed { execution_lost }` with its partial text
+ * (as any failed run), queued inputs are cancelled (`execution_lost`: nothing will run them), and the Worker becomes
+ * `failed` with the loss as its last error — one transition.
+ */
+export const lose = (
+  state: WorkerState,
+  at: number,
+  run: RunProgress | undefined,
+  lost: WorkerExecution.ExecutionLost
+): Transition => {
+  const d = draft(state, at)
+  if (run !== undefined) {
+    close(d, run, { _tag: "failed", reason: "execution_lost", code: lost.code, message: lost.message })
+  }
+  for (const q of d.record.queue) {
+    d.events.push({ _tag: "input_cancelled", at, runId: q.runId, inputId: q.inputId, reason: "execution_lost" })
+  }
+  patch(d, { queue: [], lastError: new Worker.LastError({ code: lost.code, message: lost.message, at }) })
+  settle(d, "failed")
+  return done(d)
+}
+
+/**
+ * A binding made for a Worker that had none live (a restored one, before its run): the record carries the new
+ * binding's record, and nothing else changes. `undefined` when the record already says so.
+ */
+export const recordBinding = (
+  state: WorkerState,
+  at: number,
+  binding: WorkerExecution.BindingRecord | undefined
+): Transition | undefined =>
+  binding === state.record.binding ? undefined : {
+    at,
+    events: [],
+    transcript: [],
+    record: new WorkerStore.WorkerRecord({ ...state.record, binding }),
+    ends: undefined,
+    starts: undefined
+  }
+
 /** Shutdown: a run still in flight after the grace period is cancelled; queued inputs wait for the next start. */
 export const cancelForShutdown = (state: WorkerState, at: number, run: RunProgress): Transition => {
   const d = draft(state, at)
@@ -397,11 +447,12 @@ export const cancelForShutdown = (state: WorkerState, at: number, run: RunProgre
 /**
  * Startup: a run the last process left in flight ends `run_failed { runtime_restarted }` like any failed run (its
  * deltas were never stored), and the next queued input starts. A record that says `running` without a run (an
- * older version's) becomes idle. `undefined` when the Worker needs nothing.
+ * older version's) becomes idle. A stopped or failed Worker needs nothing (it runs nothing), nor does one with
+ * nothing in flight: `undefined`.
  */
 export const closeInterrupted = (state: WorkerState, at: number): Transition | undefined => {
   const record = state.record
-  if (record.status === "stopped") return undefined
+  if (record.status === "stopped" || record.status === "failed") return undefined
   const d = draft(state, at)
   const current = record.currentRun
   if (current !== undefined) {

@@ -33,6 +33,16 @@ export const text = (input: Requests.CreateWorkerRequest["initialInput"], field:
     return input.text
   })
 
+/**
+ * Free text fit for a record and a view (a stop or cancel reason, what an execution says about a loss): control
+ * characters blanked, trimmed, at most 200 characters; `fallback` when nothing is left.
+ */
+export const sanitize = (text: string | undefined, fallback: string): string => {
+  if (text === undefined) return fallback
+  const cleaned = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim().slice(0, 200)
+  return cleaned.length === 0 ? fallback : cleaned
+}
+
 export const optionalKey = (key: string | undefined, field: string) =>
   key === undefined ? Effect.succeed(undefined) : Ids.parse(Ids.IdempotencyKey, field, key)
 

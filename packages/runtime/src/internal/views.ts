@@ -13,7 +13,7 @@ import { Ids, type LlmEngine, RuntimeInfo, Sorted, Worker, type WorkerStore } fr
 import { Effect, Order } from "effect"
 import * as Profiles from "../Profiles.ts"
 import * as RuntimeConfig from "../RuntimeConfig.ts"
-import { providerOf, type RuntimeContext, type WorkerEntry } from "./live.ts"
+import { modelOf, providerOf, type RuntimeContext, type WorkerEntry } from "./live.ts"
 
 const workerCapabilities = (record: WorkerStore.WorkerRecord, profile: LlmEngine.Profile | undefined) =>
   new Worker.WorkerCapabilities({
@@ -22,6 +22,16 @@ const workerCapabilities = (record: WorkerStore.WorkerRecord, profile: LlmEngine
     canStop: record.status !== "stopped",
     tools: profile?.tools ?? []
   })
+
+/**
+ * `stale`: the Worker has no live binding and needs one it cannot get for free — its host is gone (`failed`), or it
+ * carries a `BindingRecord` no binding of this process holds (after a restart or a shutdown; its next run re-binds).
+ */
+const bindingOf = (entry: WorkerEntry): Worker.WorkerSummary["binding"] => {
+  const { binding, status } = entry.record
+  if (status === "failed") return "stale"
+  return status !== "stopped" && entry.bound === undefined && binding !== undefined ? "stale" : "connected"
+}
 
 const summaryFields = (ctx: RuntimeContext, entry: WorkerEntry) => {
   const record = entry.record
@@ -41,16 +51,18 @@ const summaryFields = (ctx: RuntimeContext, entry: WorkerEntry) => {
     usage: record.usage,
     lastError: record.lastError,
     provider,
-    model: record.model ?? ctx.providers.get(provider)?.info.model ?? "unknown",
-    binding: "connected" as const,
+    model: modelOf(ctx, record),
+    binding: bindingOf(entry),
     capabilities: workerCapabilities(record, Profiles.find(ctx.config.catalog, record.profileName))
   }
 }
 
-/** A Worker's summary, reused while its record is unchanged. */
+/** A Worker's summary, reused while its record and binding are unchanged. */
 export const toSummary = (ctx: RuntimeContext, entry: WorkerEntry): Worker.WorkerSummary => {
   const cached = entry.summaryView
-  if (cached !== undefined && cached.record === entry.record) return cached.view
+  if (cached !== undefined && cached.record === entry.record && cached.view.binding === bindingOf(entry)) {
+    return cached.view
+  }
   const view = new Worker.WorkerSummary(summaryFields(ctx, entry))
   entry.summaryView = { record: entry.record, view }
   return view

@@ -8,7 +8,15 @@
  * (`@yoi/domain/test/support/fixtures`).
  */
 import { MemoryEventBus, MemoryLiveAllocation, MemoryWorkerStore, ScriptedLlmEngine } from "@yoi/adapters"
-import { type Errors, type Ids, type LlmEngine, LlmProviders, type RuntimeEvent, WorkerStore } from "@yoi/domain"
+import {
+  type Errors,
+  type Ids,
+  type LlmEngine,
+  LlmProviders,
+  type RuntimeEvent,
+  WorkerExecution,
+  WorkerStore
+} from "@yoi/domain"
 import { Runtime, type RuntimeConfig } from "@yoi/runtime"
 import { Context, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -20,19 +28,24 @@ export interface Options extends RuntimeConfig.Options {
   readonly providers?: LlmProviders.LlmProviders["Service"] | undefined
   /** The one engine (default: the scripted engine with its defaults). */
   readonly engine?: Layer.Layer<LlmEngine.LlmEngine> | undefined
+  /** Where Workers run (default: `WorkerExecution.layerProviders`, on the engines above). */
+  readonly execution?: WorkerExecution.WorkerExecution["Service"] | undefined
 }
 
-/** A Runtime on the memory allocation and bus, with the store and engines of `options`. */
+/** A Runtime on the memory allocation and bus, with the store, engines and execution of `options`. */
 export const layer = (options: Options): Layer.Layer<Runtime.Runtime, Errors.StoreFailure> => {
-  const { engine, providers, store, ...config } = options
+  const { engine, execution, providers, store, ...config } = options
+  const engines = providers === undefined
+    ? LlmProviders.layerSingle.pipe(Layer.provide(engine ?? ScriptedLlmEngine.layer()))
+    : Layer.succeed(LlmProviders.LlmProviders, providers)
   return Runtime.layerNoDeps(config).pipe(
     Layer.provide([
       store === undefined ? MemoryWorkerStore.layer : Layer.succeed(WorkerStore.WorkerStore, store),
       MemoryLiveAllocation.layer,
       MemoryEventBus.layer(),
-      providers === undefined
-        ? LlmProviders.layerSingle.pipe(Layer.provide(engine ?? ScriptedLlmEngine.layer()))
-        : Layer.succeed(LlmProviders.LlmProviders, providers)
+      (execution === undefined
+        ? WorkerExecution.layerProviders
+        : Layer.succeed(WorkerExecution.WorkerExecution, execution)).pipe(Layer.provideMerge(engines))
     ])
   )
 }
