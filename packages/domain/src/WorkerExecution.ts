@@ -54,7 +54,7 @@ export interface BindTarget {
  *
  * **Details** `run` has `LlmEngine.stream`'s contract (interruption is cancel; a stream that ends without a failure
  * is a complete reply). `lost` completes once the host is gone and may be awaited more than once (a completed
- * `Deferred`'s `await`). When the host dies during a run, `lost` completes and the run's stream neither ends nor
+ * `Deferred`'s `await`); a host that cannot be lost has none, so nothing waits on it. When the host dies during a run, `lost` completes and the run's stream neither ends nor
  * fails by itself: the Runtime interrupts it and the run ends `execution_lost` (a stream that fails first ends its
  * run as an engine failure). `stop(grace)` is the graceful part of a stop: the binding's scope closes after it,
  * which must release whatever is left.
@@ -64,7 +64,7 @@ export interface Binding {
   /** Persisted with the Worker; `undefined` for a host with nothing to find again. */
   readonly record: BindingRecord | undefined
   run(request: EngineRequest): Stream.Stream<EngineEvent, EngineFailure>
-  readonly lost: Effect.Effect<ExecutionLost>
+  readonly lost: Effect.Effect<ExecutionLost> | undefined
   stop(grace: Duration.Duration): Effect.Effect<void>
 }
 
@@ -90,7 +90,7 @@ const engineBinding = (providers: LlmProviders["Service"], provider: string): Bi
       )
       : engine.stream(request)
   },
-  lost: Effect.never,
+  lost: undefined,
   stop: () => Effect.void
 })
 

@@ -64,9 +64,14 @@ const sanitized = (lost: WorkerExecution.ExecutionLost) =>
  * stopped or failed, `onLost` fails the Worker; then the binding's scope closes (whoever takes the binding out of
  * the entry closes it, even when interrupted).
  */
-const watch = (entry: WorkerEntry, bound: Bound, onLost: OnLost) =>
+const watch = (
+  entry: WorkerEntry,
+  bound: Bound,
+  lostSignal: Effect.Effect<WorkerExecution.ExecutionLost>,
+  onLost: OnLost
+) =>
   Effect.gen(function*() {
-    const lost = sanitized(yield* bound.binding.lost)
+    const lost = sanitized(yield* lostSignal)
     bound.lost = lost
     let owned = false
     yield* entry.lock.withPermit(Effect.gen(function*() {
@@ -89,8 +94,13 @@ const watch = (entry: WorkerEntry, bound: Bound, onLost: OnLost) =>
 export const install = (ctx: RuntimeContext, entry: WorkerEntry, bound: Bound, onLost: OnLost) =>
   Effect.suspend(() => {
     entry.bound = bound
+    const lost = bound.binding.lost
+    // a host that cannot be lost (the default execution) needs no watcher: no fiber per Worker
+    if (lost === undefined) return Effect.void
     // interruptible even when installed from an uninterruptible commit: a release interrupts it
-    return Effect.asVoid(FiberMap.run(ctx.watchers, entry.workerId, Effect.interruptible(watch(entry, bound, onLost))))
+    return Effect.asVoid(
+      FiberMap.run(ctx.watchers, entry.workerId, Effect.interruptible(watch(entry, bound, lost, onLost)))
+    )
   })
 
 /**
