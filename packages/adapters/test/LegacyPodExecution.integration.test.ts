@@ -1,0 +1,185 @@
+/**
+ * `LegacyPodExecution` against the fixture pod (`test/fixtures/legacyPod.ts`) as a real child process on a real Unix
+ * socket (the Node connector from `@effect/platform-node`): a normal turn (exactly one `run` in the pod's journal),
+ * the bind failures (exit before READY, never ready, malformed READY, a missing command, a socket path too long),
+ * a crash mid-run completing `lost`, a stop (`shutdown` received, no process left) and an interruption (`cancel`
+ * received).
+ *
+ * Deliberately not here: the Runtime over pod-backed Workers (its own suite), the `worker` dialect, reconnects.
+ */
+import { NodeServices, NodeSocket } from "@effect/platform-node"
+import { assert, describe, layer } from "@effect/vitest"
+import { LegacyPodExecution, LegacyPodSocket } from "@yoi/adapters"
+import { Ids, LlmEngine, type WorkerExecution } from "@yoi/domain"
+import { Clock, Duration, Effect, Exit, FileSystem, Layer, Scope, Stream } from "effect"
+import * as Fs from "node:fs"
+import * as NodePath from "node:path"
+import * as FixturePod from "./support/fixturePod.ts"
+
+const connector = Layer.succeed(LegacyPodSocket.LegacyPodSocket)({ open: (path) => NodeSocket.makeNet({ path }) })
+
+/** Running or stopped; a zombie counts as gone. */
+const alive = (pid: number) => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return false
+  }
+}
+
+interface Setup {
+  readonly behaviour?: ReadonlyArray<string>
+  readonly command?: string
+  readonly readyTimeout?: Duration.Input
+  readonly runtimeRoot?: (base: string) => string
+}
+
+/** An execution over the fixture in a fresh `/tmp` dir, and its journal. */
+const setup = (options: Setup = {}) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const base = yield* Effect.orDie(fs.makeTempDirectoryScoped({ directory: "/tmp", prefix: "ype-" }))
+    const workspace = NodePath.join(base, "ws")
+    yield* Effect.orDie(fs.makeDirectory(workspace))
+    const journalPath = NodePath.join(base, "journal.jsonl")
+    const execution = yield* LegacyPodExecution.make({
+      command: options.command ?? process.execPath,
+      args: [FixturePod.program],
+      workspaceRoot: workspace,
+      runtimeRoot: options.runtimeRoot?.(base) ?? NodePath.join(base, "run"),
+      dataRoot: NodePath.join(base, "data"),
+      readyTimeout: options.readyTimeout ?? "10 seconds",
+      stopGrace: "1 second",
+      cancelGrace: "2 seconds",
+      env: {
+        YOI_FIXTURE_POD_JOURNAL: journalPath,
+        YOI_FIXTURE_POD_BEHAVIOUR: ["lifetime=60000", ...(options.behaviour ?? [])].join(",")
+      }
+    })
+    const journal = fs.readFileString(journalPath).pipe(
+      Effect.map((text) =>
+        text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
+      ),
+      Effect.orElseSucceed(() => [])
+    )
+    const methods = Effect.map(
+      journal,
+      (records) => records.flatMap((r) => r["at"] === "method" ? [String(r["method"])] : [])
+    )
+    return { execution, journal, methods }
+  })
+
+const profile = new LlmEngine.Profile({ name: "default", description: "", systemPrompt: "", tools: [] })
+const target = (id = "w_pod1"): WorkerExecution.BindTarget => ({
+  workerId: Ids.WorkerId.make(id),
+  profile,
+  provider: "legacy"
+})
+const request = (input: string): LlmEngine.EngineRequest => ({
+  workerId: "w_pod1",
+  runId: "r_1",
+  profile,
+  model: "fixture",
+  history: [],
+  input
+})
+const texts = (events: ReadonlyArray<LlmEngine.EngineEvent>) =>
+  events.flatMap((e) => e._tag === "text_delta" ? [e.delta] : []).join("")
+const pidOf = (binding: WorkerExecution.Binding) => Number((binding.record?.state as { pid?: number } | undefined)?.pid)
+
+const bindFailure = (options: Setup) =>
+  Effect.gen(function*() {
+    const { execution } = yield* setup(options)
+    const exit = yield* Effect.exit(Effect.scoped(execution.bind(target())))
+    assert.isTrue(Exit.isFailure(exit))
+    const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+    const failure = error !== undefined && "error" in error ? error.error : undefined
+    return failure as { readonly code: string; readonly message: string }
+  })
+
+layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) => {
+  it.effect("a normal turn: bind, run, text deltas and the end; exactly one run reaches the pod", () =>
+    Effect.gen(function*() {
+      const { execution, methods } = yield* setup()
+      const binding = yield* execution.bind(target())
+      assert.strictEqual(binding.record?.kind, "legacy_pod")
+      const state = binding.record?.state as Record<string, unknown>
+      assert.strictEqual(state["podName"], "w_pod1")
+      assert.isTrue(alive(pidOf(binding)))
+      const events = yield* Stream.runCollect(binding.run(request("hello there")))
+      assert.strictEqual(texts(events), "Echo: hello there")
+      assert.deepStrictEqual(events.at(-1), { _tag: "finish", reason: "stop" })
+      assert.deepStrictEqual((yield* methods).filter((m) => m === "run"), ["run"])
+    }))
+
+  describe("bind failures", () => {
+    it.effect("exit before READY → legacy_pod_exited_early", () =>
+      Effect.gen(function*() {
+        const failure = yield* bindFailure({ behaviour: ["exit_before_ready"] })
+        assert.strictEqual(failure.code, "legacy_pod_exited_early")
+        assert.strictEqual(failure.message, "the legacy pod exited before it was ready")
+      }))
+    // the deadline is on the clock in context: the live one here (it.effect's TestClock never advances by itself)
+    it.effect("never ready → legacy_pod_timeout", () =>
+      Effect.gen(function*() {
+        const failure = yield* bindFailure({ behaviour: ["never_ready"], readyTimeout: "500 millis" })
+        assert.strictEqual(failure.code, "legacy_pod_timeout")
+      }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
+    it.effect("malformed READY → legacy_pod_protocol", () =>
+      Effect.gen(function*() {
+        const failure = yield* bindFailure({ behaviour: ["malformed_ready"] })
+        assert.strictEqual(failure.code, "legacy_pod_protocol")
+      }))
+    it.effect("a missing command → legacy_pod_launch_failed, with no path in the message", () =>
+      Effect.gen(function*() {
+        const failure = yield* bindFailure({ command: "/nonexistent/yoi-pod" })
+        assert.strictEqual(failure.code, "legacy_pod_launch_failed")
+        assert.notInclude(failure.message, "/nonexistent")
+      }))
+    it.effect("a socket path over 100 bytes is refused before spawning", () =>
+      Effect.gen(function*() {
+        const failure = yield* bindFailure({ runtimeRoot: (base) => NodePath.join(base, "r".repeat(100)) })
+        assert.strictEqual(failure.code, "legacy_pod_socket_path_too_long")
+      }))
+  })
+
+  it.effect("a crash mid-run completes lost", () =>
+    Effect.gen(function*() {
+      const { execution } = yield* setup({ behaviour: ["crash_mid_run=1"] })
+      const binding = yield* execution.bind(target())
+      const lost = binding.lost
+      assert.isDefined(lost)
+      const pid = pidOf(binding)
+      const outcome = yield* Effect.raceFirst(
+        Effect.map(lost!, (l) => ({ lost: l })),
+        Effect.map(Effect.exit(Stream.runDrain(binding.run(request("crash please")))), () => ({ lost: undefined }))
+      ).pipe(Effect.timeout("10 seconds"))
+      assert.deepStrictEqual(outcome.lost?.code, "legacy_pod_exited")
+      assert.isFalse(alive(pid))
+    }))
+
+  it.effect("stop: the pod receives shutdown, and no process is left", () =>
+    Effect.gen(function*() {
+      const { execution, methods } = yield* setup()
+      const scope = yield* Scope.make()
+      const binding = yield* execution.bind(target()).pipe(Scope.provide(scope))
+      const pid = pidOf(binding)
+      yield* binding.stop(Duration.seconds(3))
+      yield* Scope.close(scope, Exit.void)
+      assert.include(yield* methods, "shutdown")
+      assert.isFalse(alive(pid))
+    }))
+
+  it.effect("interruption cancels: the pod receives cancel", () =>
+    Effect.gen(function*() {
+      const { execution, methods } = yield* setup({ behaviour: ["slow=300"] })
+      const binding = yield* execution.bind(target())
+      const first = yield* binding.run(request("one two three four five six")).pipe(
+        Stream.take(1),
+        Stream.runCollect
+      )
+      assert.strictEqual(first.length, 1)
+      assert.deepStrictEqual((yield* methods).filter((m) => m === "run" || m === "cancel"), ["run", "cancel"])
+    }))
+})
