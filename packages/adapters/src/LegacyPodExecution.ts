@@ -16,7 +16,7 @@
  * record is ignored: a new pod is started) and reclaiming orphans, foreign runs.
  */
 import { type LlmEngine, WorkerExecution } from "@yoi/domain"
-import { Deferred, type Duration, Effect, Exit, FileSystem, Layer, Path, Scope } from "effect"
+import { Context, Deferred, type Duration, Effect, Exit, FileSystem, Layer, Path, Scope } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import * as PodConnection from "./internal/podConnection.ts"
 import { failure } from "./internal/podFailure.ts"
@@ -142,40 +142,43 @@ export const make = (
         return { pod, connection, runtimeDir, name }
       })
 
-    return WorkerExecution.WorkerExecution.of({
-      bind: (target) =>
-        Effect.gen(function*() {
-          const parent = yield* Scope.Scope
-          const scope = yield* Scope.fork(parent)
-          const bound = yield* bindIn(target, scope).pipe(
-            Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
-          )
-          const { connection, pod } = bound
-          const lostSignal = yield* Deferred.make<WorkerExecution.ExecutionLost>()
-          let stopping = false
-          yield* pod.exited.pipe(
-            Effect.andThen(Effect.suspend(() => stopping ? Effect.void : Deferred.succeed(lostSignal, lost))),
-            Effect.forkIn(scope)
-          )
-          const startTime = yield* startTimeOf(fs, pod.pid)
-          const state: RecordState = { podName: bound.name, pid: pod.pid, startTime, runtimeDir: bound.runtimeDir }
-          return {
-            record: new WorkerExecution.BindingRecord({ kind: "legacy_pod", state: { ...state } }),
-            run: (request: LlmEngine.EngineRequest) => PodRun.run(connection, request, { cancelGrace, kill: pod.kill }),
-            lost: Deferred.await(lostSignal),
-            stop: (grace) =>
-              Effect.suspend(() => {
-                stopping = true
-                return connection.send({ method: "shutdown" }).pipe(
-                  Effect.ignore,
-                  Effect.andThen(pod.exited),
-                  Effect.timeout(grace),
-                  Effect.ignore
-                )
-              })
-          } satisfies WorkerExecution.Binding
-        }).pipe(Effect.provide(context))
+    const execution = WorkerExecution.WorkerExecution.of({
+      bind: (target) => Effect.flatMap(Effect.service(Scope.Scope), (parent) => bindUnder(target, parent))
     })
+
+    // the services captured at `make` are provided to the binding's work, but never its scope: that is the caller's
+    const bindUnder = (target: WorkerExecution.BindTarget, parent: Scope.Scope) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.fork(parent)
+        const bound = yield* bindIn(target, scope).pipe(
+          Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
+        )
+        const { connection, pod } = bound
+        const lostSignal = yield* Deferred.make<WorkerExecution.ExecutionLost>()
+        let stopping = false
+        yield* pod.exited.pipe(
+          Effect.andThen(Effect.suspend(() => stopping ? Effect.void : Deferred.succeed(lostSignal, lost))),
+          Effect.forkIn(scope)
+        )
+        const startTime = yield* startTimeOf(fs, pod.pid)
+        const state: RecordState = { podName: bound.name, pid: pod.pid, startTime, runtimeDir: bound.runtimeDir }
+        return {
+          record: new WorkerExecution.BindingRecord({ kind: "legacy_pod", state: { ...state } }),
+          run: (request: LlmEngine.EngineRequest) => PodRun.run(connection, request, { cancelGrace, kill: pod.kill }),
+          lost: Deferred.await(lostSignal),
+          stop: (grace) =>
+            Effect.suspend(() => {
+              stopping = true
+              return connection.send({ method: "shutdown" }).pipe(
+                Effect.ignore,
+                Effect.andThen(pod.exited),
+                Effect.timeout(grace),
+                Effect.ignore
+              )
+            })
+        } satisfies WorkerExecution.Binding
+      }).pipe(Effect.provide(Context.omit(Scope.Scope)(context)))
+    return execution
   })
 
 /** @category layers */

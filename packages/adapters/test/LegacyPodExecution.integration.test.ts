@@ -11,7 +11,7 @@ import { NodeServices, NodeSocket } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { LegacyPodExecution, LegacyPodSocket } from "@yoi/adapters"
 import { Ids, LlmEngine, type WorkerExecution } from "@yoi/domain"
-import { Clock, Duration, Effect, Exit, FileSystem, Layer, Scope, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, FileSystem, Layer, Scope, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import * as FixturePod from "./support/fixturePod.ts"
@@ -90,9 +90,11 @@ const pidOf = (binding: WorkerExecution.Binding) => Number((binding.record?.stat
 
 const bindFailure = (options: Setup) =>
   Effect.gen(function*() {
-    const { execution } = yield* setup(options)
+    const { execution, journal } = yield* setup(options)
     const exit = yield* Effect.exit(Effect.scoped(execution.bind(target())))
     assert.isTrue(Exit.isFailure(exit))
+    // a failed bind leaves no process behind
+    for (const record of yield* journal) if (record["at"] === "launch") assert.isFalse(alive(Number(record["pid"])))
     const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
     const failure = error !== undefined && "error" in error ? error.error : undefined
     return failure as { readonly code: string; readonly message: string }
@@ -171,7 +173,7 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       assert.isFalse(alive(pid))
     }))
 
-  it.effect("interruption cancels: the pod receives cancel", () =>
+  it.effect("a consumer that stops early cancels: the pod receives cancel", () =>
     Effect.gen(function*() {
       const { execution, methods } = yield* setup({ behaviour: ["slow=300"] })
       const binding = yield* execution.bind(target())
@@ -182,4 +184,49 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       assert.strictEqual(first.length, 1)
       assert.deepStrictEqual((yield* methods).filter((m) => m === "run" || m === "cancel"), ["run", "cancel"])
     }))
+
+  it.effect("interrupting a run sends exactly {\"method\":\"cancel\"} and the pod goes idle", () =>
+    Effect.gen(function*() {
+      const { execution, journal } = yield* setup({ behaviour: ["slow=300"] })
+      const binding = yield* execution.bind(target())
+      const firstDelta = yield* Deferred.make<void>()
+      const fiber = yield* binding.run(request("one two three four five six")).pipe(
+        Stream.runForEach(() => Deferred.succeed(firstDelta, undefined)),
+        Effect.forkChild
+      )
+      yield* Deferred.await(firstDelta)
+      yield* Fiber.interrupt(fiber)
+      const methods = (yield* journal).filter((r) => r["at"] === "method")
+      assert.deepStrictEqual(methods.map((r) => r["method"]), ["run", "cancel"])
+      assert.strictEqual(String(methods[1]?.["raw"]).trim(), `{"method":"cancel"}`)
+      // the pod is idle again: a second run is accepted and completes
+      const events = yield* Stream.runCollect(binding.run(request("again")))
+      assert.strictEqual(texts(events), "Echo: again")
+    }))
+
+  it.effect("a pod that ignores cancel is killed after the grace, and lost completes", () =>
+    Effect.gen(function*() {
+      const { execution } = yield* setup({ behaviour: ["slow=100", "ignore_cancel"] })
+      const binding = yield* execution.bind(target())
+      const pid = pidOf(binding)
+      yield* binding.run(request(`/script {"loop":true} go on`)).pipe(Stream.take(1), Stream.runDrain)
+      const lost = yield* binding.lost!.pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(lost.code, "legacy_pod_exited")
+      assert.isFalse(alive(pid))
+    }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
+
+  it.effect("a pod that ignores shutdown and SIGTERM leaves no process once its scope closes", () =>
+    Effect.gen(function*() {
+      const { execution, journal, methods } = yield* setup({ behaviour: ["ignore_shutdown", "fork_grandchild"] })
+      const scope = yield* Scope.make()
+      const binding = yield* execution.bind(target()).pipe(Scope.provide(scope))
+      const pid = pidOf(binding)
+      yield* binding.stop(Duration.millis(300))
+      yield* Scope.close(scope, Exit.void)
+      assert.include(yield* methods, "shutdown")
+      assert.isFalse(alive(pid))
+      const grandchildren = (yield* journal).flatMap((r) => r["at"] === "grandchild" ? [Number(r["grandchild"])] : [])
+      assert.strictEqual(grandchildren.length, 1)
+      assert.isFalse(alive(grandchildren[0]!))
+    }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
 })
