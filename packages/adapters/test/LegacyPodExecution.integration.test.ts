@@ -1,9 +1,11 @@
 /**
  * `LegacyPodExecution` against the fixture pod (`test/fixtures/legacyPod.ts`) as a real child process on a real Unix
  * socket (the Node connector from `@effect/platform-node`): a normal turn (exactly one `run` in the pod's journal),
- * the bind failures (exit before READY, never ready, malformed READY, a missing command, a socket path too long),
- * a crash mid-run completing `lost`, a stop (`shutdown` received, no process left) and an interruption (`cancel`
- * received).
+ * the bind failures (exit before READY, never ready, malformed READY, a missing command, a socket path too long; none
+ * leaves a process), a crash mid-run completing `lost`, stop (`shutdown` received, no process left, not even one
+ * ignoring SIGTERM, nor its grandchild), cancel (exactly `{"method":"cancel"}`; a pod ignoring it is killed), the
+ * handshake's variants (progress, alerts, a late socket, no snapshot, no listener), run rejections and ends, the
+ * event mapping and framing. Waits on deadlines run on the live clock.
  *
  * Deliberately not here: the Runtime over pod-backed Workers (its own suite), the `worker` dialect, reconnects.
  */
@@ -98,6 +100,16 @@ const bindFailure = (options: Setup) =>
     const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
     const failure = error !== undefined && "error" in error ? error.error : undefined
     return failure as { readonly code: string; readonly message: string }
+  })
+
+/** The failure a run of `input` ends with, if any. */
+const failing = (behaviour: ReadonlyArray<string>, input: string) =>
+  Effect.gen(function*() {
+    const { execution } = yield* setup({ behaviour })
+    const binding = yield* execution.bind(target())
+    const exit = yield* Effect.exit(Stream.runCollect(binding.run(request(input))))
+    const reason = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+    return (reason !== undefined && "error" in reason ? reason.error : undefined) as { readonly code: string }
   })
 
 layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) => {
@@ -229,4 +241,71 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       assert.strictEqual(grandchildren.length, 1)
       assert.isFalse(alive(grandchildren[0]!))
     }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
+
+  describe("handshake and connect", () => {
+    for (const behaviour of ["progress=3", "alerts=3", "socket_late=300"]) {
+      it.effect(`${behaviour}: bound, and a turn runs`, () =>
+        Effect.gen(function*() {
+          const { execution } = yield* setup({ behaviour: [behaviour] })
+          const binding = yield* execution.bind(target())
+          assert.strictEqual(texts(yield* Stream.runCollect(binding.run(request("hi")))), "Echo: hi")
+        }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
+    }
+    for (const behaviour of ["no_snapshot", "never_listens"]) {
+      it.effect(`${behaviour} → legacy_pod_timeout`, () =>
+        Effect.gen(function*() {
+          const failure = yield* bindFailure({ behaviour: [behaviour], readyTimeout: "700 millis" })
+          assert.strictEqual(failure.code, "legacy_pod_timeout")
+        }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
+    }
+    it.effect("a READY naming another pod → legacy_pod_protocol", () =>
+      Effect.gen(function*() {
+        const failure = yield* bindFailure({ behaviour: ["ready_wrong_name"] })
+        assert.strictEqual(failure.code, "legacy_pod_protocol")
+      }))
+  })
+
+  describe("runs", () => {
+    it.effect("already_running → legacy_pod_busy; invalid_request → legacy_pod_rejected", () =>
+      Effect.gen(function*() {
+        assert.strictEqual((yield* failing(["reject_busy"], "hi")).code, "legacy_pod_busy")
+        assert.strictEqual((yield* failing(["reject_invalid"], "hi")).code, "legacy_pod_rejected")
+      }))
+    it.effect("a provider error mid-run fails the run with provider_error", () =>
+      Effect.gen(function*() {
+        assert.strictEqual((yield* failing([], `/script {"fail":1} a b c`)).code, "provider_error")
+      }))
+    it.effect("limit_reached and paused fail; rolled_back completes", () =>
+      Effect.gen(function*() {
+        assert.strictEqual((yield* failing([], `/script {"end":"limit_reached"} a b`)).code, "limit_reached")
+        assert.strictEqual((yield* failing([], `/script {"end":"paused"} a b`)).code, "paused_unsupported")
+        assert.isUndefined(yield* failing([], `/script {"end":"rolled_back"} a b`))
+      }))
+    it.effect("every event kind: reasoning, a tool call and its result, a retry, usage; unknown events ignored", () =>
+      Effect.gen(function*() {
+        const { execution } = yield* setup({ behaviour: ["every_event"] })
+        const binding = yield* execution.bind(target())
+        const events = yield* Stream.runCollect(binding.run(request(`/script {"reasoning":"let me think"} hi`)))
+        const tags = new Set(events.map((e) => e._tag))
+        for (const tag of ["reasoning_delta", "tool_call", "tool_result", "retry", "usage", "text_delta", "finish"]) {
+          assert.isTrue(tags.has(tag as LlmEngine.EngineEvent["_tag"]), tag)
+        }
+        assert.deepStrictEqual(events.find((e) => e._tag === "tool_call"), {
+          _tag: "tool_call",
+          callId: "call_1",
+          name: "read_file",
+          input: `{"path":"README.md"}`
+        })
+        assert.strictEqual(texts(events), "Echo: hi")
+      }))
+    for (const behaviour of ["split_chunks", "coalesce", "blank_lines", "garbage_line", "long_line"]) {
+      it.effect(`framing, ${behaviour}: the turn's text is whole`, () =>
+        Effect.gen(function*() {
+          const { execution } = yield* setup({ behaviour: [behaviour] })
+          const binding = yield* execution.bind(target())
+          const events = yield* Stream.runCollect(binding.run(request("héllo wörld ✓ 🎉")))
+          assert.strictEqual(texts(events), "Echo: héllo wörld ✓ 🎉")
+        }))
+    }
+  })
 })
