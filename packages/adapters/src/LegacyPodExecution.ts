@@ -1,6 +1,7 @@
 /**
- * `WorkerExecution` on legacy pod processes (the `pod` dialect): each Worker gets its own `yoi pod` child, spawned at
- * bind in the binding's scope as `<command> <args…> --workspace <root> --pod <workerId> <extraArgs…>` (cwd the
+ * `WorkerExecution` on legacy pod processes: each Worker gets its own `yoi pod` (or, in the `worker` dialect, `yoi
+ * worker`) child, spawned at bind in the binding's scope as `<command> <args…> --workspace <root> --pod|--worker
+ * <workerId> <extraArgs…>` (cwd the
  * workspace root, an explicit environment: the allowlisted variables, `YOI_RUNTIME_DIR`, a private `YOI_DATA_DIR`
  * under `dataRoot` so the metadata projection never lists it, and `env`), then READY, the connect, the alerts and the
  * one snapshot under one deadline (`readyTimeout`). Runs go through `internal/podRun.ts`; `lost` completes when the
@@ -12,7 +13,10 @@
  * 100 bytes, checked before spawning; one deadline covers READY to snapshot; a failed bind leaves nothing (its child
  * scope is closed); unit methods are sent without `params`; `history` is not sent (the pod keeps its session).
  *
- * Deliberately not here yet: the `worker` dialect, reconnect with the snapshot's `in_flight`, `restore` (a stale
+ * The dialects differ only in that flag here: READY stays `YOI-READY`, and the names that change (`worker_name`,
+ * `worker_event`, …) are in messages this adapter does not read.
+ *
+ * Deliberately not here yet: reconnect with the snapshot's `in_flight`, `restore` (a stale
  * record is ignored: a new pod is started) and reclaiming orphans, foreign runs.
  */
 import { type LlmEngine, WorkerExecution } from "@yoi/domain"
@@ -28,6 +32,8 @@ import type { LegacyPodSocket } from "./LegacyPodSocket.ts"
 export interface Options {
   /** The pod program, and the arguments that come before the protocol's (e.g. a script for an interpreter). */
   readonly command: string
+  /** `pod` (`--pod <name>`, the default) or `worker` (`--worker <name>`, after the upstream rename). */
+  readonly dialect?: "pod" | "worker" | undefined
   readonly args?: ReadonlyArray<string> | undefined
   /** Arguments after the protocol's. */
   readonly extraArgs?: ReadonlyArray<string> | undefined
@@ -51,6 +57,7 @@ export interface Options {
 /** What the record's `state` holds (never shown). @category models */
 export interface RecordState {
   readonly podName: string
+  readonly dialect: "pod" | "worker"
   readonly pid: number
   /** `/proc/<pid>/stat` field 22 (clock ticks since boot), `null` where unreadable. */
   readonly startTime: string | null
@@ -116,7 +123,7 @@ export const make = (
             ...(options.args ?? []),
             "--workspace",
             options.workspaceRoot,
-            "--pod",
+            `--${options.dialect ?? "pod"}`,
             name,
             ...(options.extraArgs ?? [])
           ],
@@ -161,7 +168,13 @@ export const make = (
           Effect.forkIn(scope)
         )
         const startTime = yield* startTimeOf(fs, pod.pid)
-        const state: RecordState = { podName: bound.name, pid: pod.pid, startTime, runtimeDir: bound.runtimeDir }
+        const state: RecordState = {
+          podName: bound.name,
+          dialect: options.dialect ?? "pod",
+          pid: pod.pid,
+          startTime,
+          runtimeDir: bound.runtimeDir
+        }
         return {
           record: new WorkerExecution.BindingRecord({ kind: "legacy_pod", state: { ...state } }),
           run: (request: LlmEngine.EngineRequest) => PodRun.run(connection, request, { cancelGrace, kill: pod.kill }),

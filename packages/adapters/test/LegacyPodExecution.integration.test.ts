@@ -31,6 +31,7 @@ const alive = (pid: number) => {
 }
 
 interface Setup {
+  readonly dialect?: "pod" | "worker"
   readonly behaviour?: ReadonlyArray<string>
   readonly command?: string
   readonly readyTimeout?: Duration.Input
@@ -47,6 +48,7 @@ const setup = (options: Setup = {}) =>
     const journalPath = NodePath.join(base, "journal.jsonl")
     const execution = yield* LegacyPodExecution.make({
       command: options.command ?? process.execPath,
+      dialect: options.dialect,
       args: [FixturePod.program],
       workspaceRoot: workspace,
       runtimeRoot: options.runtimeRoot?.(base) ?? NodePath.join(base, "run"),
@@ -113,6 +115,26 @@ const failing = (behaviour: ReadonlyArray<string>, input: string) =>
   })
 
 layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) => {
+  it.effect("the worker dialect: launched with --worker, and a turn runs", () =>
+    Effect.gen(function*() {
+      const { execution, journal } = yield* setup({ dialect: "worker" })
+      const binding = yield* execution.bind(target())
+      const launch = (yield* journal).find((r) => r["at"] === "launch")
+      assert.strictEqual(launch?.["dialect"], "worker")
+      assert.strictEqual(texts(yield* Stream.runCollect(binding.run(request("hi")))), "Echo: hi")
+    }))
+
+  for (const behaviour of ["crash_idle=50", "exit_idle=50"]) {
+    it.effect(`${behaviour}: an idle pod that exits (even cleanly) completes lost`, () =>
+      Effect.gen(function*() {
+        const { execution } = yield* setup({ behaviour: [behaviour] })
+        const binding = yield* execution.bind(target())
+        const lost = yield* binding.lost!.pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(lost.code, "legacy_pod_exited")
+        assert.notInclude(lost.message, String(pidOf(binding)))
+      }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
+  }
+
   it.effect("a normal turn: bind, run, text deltas and the end; exactly one run reaches the pod", () =>
     Effect.gen(function*() {
       const { execution, methods } = yield* setup()
@@ -180,6 +202,9 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       const binding = yield* execution.bind(target()).pipe(Scope.provide(scope))
       const pid = pidOf(binding)
       yield* binding.stop(Duration.seconds(3))
+      // the pod has exited, yet a stopped binding is not lost
+      const lost = yield* Effect.raceFirst(Effect.as(binding.lost!, true), Effect.as(Effect.yieldNow, false))
+      assert.isFalse(lost)
       yield* Scope.close(scope, Exit.void)
       assert.include(yield* methods, "shutdown")
       assert.isFalse(alive(pid))
