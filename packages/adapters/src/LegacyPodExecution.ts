@@ -5,7 +5,7 @@
  * workspace root, an explicit environment: the allowlisted variables, `YOI_RUNTIME_DIR`, a private `YOI_DATA_DIR`
  * under `dataRoot` so the metadata projection never lists it, and `env`), then READY, the connect, the alerts and the
  * one snapshot under one deadline (`readyTimeout`). Runs go through `internal/podRun.ts`; `lost` completes when the
- * process exits unless the binding is stopping; `stop(grace)` sends `shutdown` and waits up to the grace for the
+ * process exits unless the binding is stopping (a dropped connection kills the pod: no reconnect yet); `stop(grace)` sends `shutdown` and waits up to the grace for the
  * exit, after which the scope SIGTERMs the group and SIGKILLs it after `stopGrace`.
  *
  * Decisions on the reference's open points: the pod name is the WorkerId (already `[A-Za-z0-9_:-]`, else
@@ -165,6 +165,12 @@ export const make = (
         let stopping = false
         yield* pod.exited.pipe(
           Effect.andThen(Effect.suspend(() => stopping ? Effect.void : Deferred.succeed(lostSignal, lost))),
+          Effect.forkIn(scope)
+        )
+        // no reconnect yet: a control connection the pod drops while it lives would leave runs waiting forever, so
+        // the pod is killed and the binding lost (a crash also closes the socket: the exit then wins, same outcome)
+        yield* connection.closed.pipe(
+          Effect.andThen(Effect.suspend(() => stopping ? Effect.void : pod.kill)),
           Effect.forkIn(scope)
         )
         const startTime = yield* startTimeOf(fs, pod.pid)

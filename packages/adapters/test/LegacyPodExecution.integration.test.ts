@@ -195,6 +195,19 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       assert.isFalse(alive(pid))
     }))
 
+  it.effect("a pod that drops its socket but lives is killed, and lost completes (no reconnect yet)", () =>
+    Effect.gen(function*() {
+      const { execution } = yield* setup({ behaviour: ["drop_socket"] })
+      const binding = yield* execution.bind(target())
+      const pid = pidOf(binding)
+      const lost = yield* Effect.raceFirst(
+        binding.lost!,
+        Effect.andThen(Effect.exit(Stream.runDrain(binding.run(request("one two three")))), Effect.never)
+      ).pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(lost.code, "legacy_pod_exited")
+      assert.isFalse(alive(pid))
+    }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
+
   it.effect("stop: the pod receives shutdown, and no process is left", () =>
     Effect.gen(function*() {
       const { execution, methods } = yield* setup()
