@@ -14,21 +14,10 @@ import { assert, describe, layer } from "@effect/vitest"
 import { LegacyPodExecution, LegacyPodSocket } from "@yoi/adapters"
 import { Ids, LlmEngine, type WorkerExecution } from "@yoi/domain"
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, FileSystem, Layer, Scope, Stream } from "effect"
-import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import * as FixturePod from "./support/fixturePod.ts"
 
 const connector = Layer.succeed(LegacyPodSocket.LegacyPodSocket)({ open: (path) => NodeSocket.makeNet({ path }) })
-
-/** Running or stopped; a zombie counts as gone. */
-const alive = (pid: number) => {
-  try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return false
-  }
-}
 
 interface Setup {
   readonly dialect?: "pod" | "worker"
@@ -98,7 +87,9 @@ const bindFailure = (options: Setup) =>
     const exit = yield* Effect.exit(Effect.scoped(execution.bind(target())))
     assert.isTrue(Exit.isFailure(exit))
     // a failed bind leaves no process behind
-    for (const record of yield* journal) if (record["at"] === "launch") assert.isFalse(alive(Number(record["pid"])))
+    for (const record of yield* journal) {
+      if (record["at"] === "launch") assert.isFalse(FixturePod.alive(Number(record["pid"])))
+    }
     const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
     const failure = error !== undefined && "error" in error ? error.error : undefined
     return failure as { readonly code: string; readonly message: string }
@@ -142,7 +133,7 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       assert.strictEqual(binding.record?.kind, "legacy_pod")
       const state = binding.record?.state as Record<string, unknown>
       assert.strictEqual(state["podName"], "w_pod1")
-      assert.isTrue(alive(pidOf(binding)))
+      assert.isTrue(FixturePod.alive(pidOf(binding)))
       const events = yield* Stream.runCollect(binding.run(request("hello there")))
       assert.strictEqual(texts(events), "Echo: hello there")
       assert.deepStrictEqual(events.at(-1), { _tag: "finish", reason: "stop" })
@@ -192,7 +183,7 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
         Effect.map(Effect.exit(Stream.runDrain(binding.run(request("crash please")))), () => ({ lost: undefined }))
       ).pipe(Effect.timeout("10 seconds"))
       assert.deepStrictEqual(outcome.lost?.code, "legacy_pod_exited")
-      assert.isFalse(alive(pid))
+      assert.isFalse(FixturePod.alive(pid))
     }))
 
   it.effect("a pod that drops its socket but lives is killed, and lost completes (no reconnect yet)", () =>
@@ -205,7 +196,7 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
         Effect.andThen(Effect.exit(Stream.runDrain(binding.run(request("one two three")))), Effect.never)
       ).pipe(Effect.timeout("5 seconds"))
       assert.strictEqual(lost.code, "legacy_pod_exited")
-      assert.isFalse(alive(pid))
+      assert.isFalse(FixturePod.alive(pid))
     }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
 
   it.effect("stop: the pod receives shutdown, and no process is left", () =>
@@ -220,7 +211,7 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       assert.isFalse(lost)
       yield* Scope.close(scope, Exit.void)
       assert.include(yield* methods, "shutdown")
-      assert.isFalse(alive(pid))
+      assert.isFalse(FixturePod.alive(pid))
     }))
 
   it.effect("a consumer that stops early cancels: the pod receives cancel", () =>
@@ -262,7 +253,7 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       yield* binding.run(request(`/script {"loop":true} go on`)).pipe(Stream.take(1), Stream.runDrain)
       const lost = yield* binding.lost!.pipe(Effect.timeout("5 seconds"))
       assert.strictEqual(lost.code, "legacy_pod_exited")
-      assert.isFalse(alive(pid))
+      assert.isFalse(FixturePod.alive(pid))
     }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
 
   it.effect("a pod that ignores shutdown and SIGTERM leaves no process once its scope closes", () =>
@@ -274,10 +265,10 @@ layer(Layer.mergeAll(NodeServices.layer, connector))("LegacyPodExecution", (it) 
       yield* binding.stop(Duration.millis(300))
       yield* Scope.close(scope, Exit.void)
       assert.include(yield* methods, "shutdown")
-      assert.isFalse(alive(pid))
+      assert.isFalse(FixturePod.alive(pid))
       const grandchildren = (yield* journal).flatMap((r) => r["at"] === "grandchild" ? [Number(r["grandchild"])] : [])
       assert.strictEqual(grandchildren.length, 1)
-      assert.isFalse(alive(grandchildren[0]!))
+      assert.isFalse(FixturePod.alive(grandchildren[0]!))
     }).pipe(Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())))
 
   describe("handshake and connect", () => {

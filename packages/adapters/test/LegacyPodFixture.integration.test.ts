@@ -23,16 +23,6 @@ const inFlightText = (line: FixturePod.Line) => {
     ?.blocks
   return blocks === undefined ? "" : blocks.map((b) => String(b["text"])).join("")
 }
-/** Running, or stopped: a zombie (state `Z`, not yet reaped by its new parent) counts as gone. */
-const alive = (pid: number) => {
-  try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return false
-  }
-}
-
 /** A spawned, ready fixture and a connection past its snapshot. */
 const started = (options: FixturePod.SpawnOptions = {}) =>
   Effect.gen(function*() {
@@ -249,12 +239,12 @@ layer(NodeServices.layer)("LegacyPodFixture", (it) => {
           const { pod } = yield* started({ behaviour: ["fork_grandchild"] })
           const record = (yield* pod.journal).find((r) => r["at"] === "grandchild")
           const pid = Number(record?.["grandchild"])
-          assert.isTrue(alive(pid))
+          assert.isTrue(FixturePod.alive(pid))
           const stat = yield* fs.readFileString(`/proc/${pid}/stat`)
           assert.strictEqual(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]), pod.pid)
           return pid
         }))
-        assert.isFalse(alive(grandchild))
+        assert.isFalse(FixturePod.alive(grandchild))
       }))
   })
 

@@ -11,11 +11,22 @@
  */
 import { Clock, Data, Deferred, type Duration, Effect, Fiber, FileSystem, Schedule, type Scope, Stream } from "effect"
 import { ChildProcess, type ChildProcessSpawner } from "effect/process"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as NodePath from "node:path"
 
 /** The fixture program, run as `node <program> …`. */
 export const program = NodePath.join(import.meta.dirname, "..", "fixtures", "legacyPod.ts")
+
+/** Running, or stopped: a zombie (state `Z`, not yet reaped by its new parent) counts as gone. */
+export const alive = (pid: number): boolean => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return false
+  }
+}
 
 /** @category errors */
 export class FixturePodError extends Data.TaggedError("FixturePodError")<{
