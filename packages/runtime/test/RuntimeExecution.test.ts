@@ -39,6 +39,16 @@ const becameFailed = (event: RuntimeEvent.WorkerEvent) => event._tag === "status
 const idOf = (created: { readonly worker: { readonly ref: { readonly workerId: Ids.WorkerId } } }) =>
   created.worker.ref.workerId
 
+/** A Worker created by a Runtime over `store` whose scope then closed, as a process that went away. */
+const createdBeforeRestart = (
+  store: Harness.Options["store"],
+  execution: Harness.Options["execution"]
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const runtime = yield* Harness.build({ runtimeId: "exec", store, execution })
+    return idOf(yield* runtime.createWorker({}))
+  }))
+
 describe("Runtime execution bindings", () => {
   it.effect("every Worker is bound at create; its record carries the binding's record, no view does", () =>
     Effect.gen(function*() {
@@ -285,10 +295,7 @@ describe("Runtime execution bindings across a restart", () => {
     Effect.gen(function*() {
       const store = yield* MemoryWorkerStore.make
       const first = Execution.make()
-      const workerId = yield* Effect.scoped(Effect.gen(function*() {
-        const runtime = yield* Harness.build({ runtimeId: "exec", store, execution: first.execution })
-        return idOf(yield* runtime.createWorker({}))
-      }))
+      const workerId = yield* createdBeforeRestart(store, first.execution)
       const old = first.hosts[0]!
       assert.isTrue(old.closed)
 
@@ -318,10 +325,7 @@ describe("Runtime execution bindings across a restart", () => {
     Effect.gen(function*() {
       const store = yield* MemoryWorkerStore.make
       const first = Execution.make()
-      const workerId = yield* Effect.scoped(Effect.gen(function*() {
-        const runtime = yield* Harness.build({ runtimeId: "exec", store, execution: first.execution })
-        return idOf(yield* runtime.createWorker({}))
-      }))
+      const workerId = yield* createdBeforeRestart(store, first.execution)
       const second = Execution.make()
       second.failBinds = true
       const runtime = yield* Harness.build({ runtimeId: "exec", store, execution: second.execution })
@@ -368,10 +372,7 @@ describe("Runtime execution bindings across a restart", () => {
     Effect.gen(function*() {
       const store = yield* MemoryWorkerStore.make
       const first = Execution.make({ records: false })
-      const workerId = yield* Effect.scoped(Effect.gen(function*() {
-        const runtime = yield* Harness.build({ runtimeId: "exec", store, execution: first.execution })
-        return idOf(yield* runtime.createWorker({}))
-      }))
+      const workerId = yield* createdBeforeRestart(store, first.execution)
       assert.isUndefined(Option.getOrThrow(yield* store.getWorker(workerId)).binding)
       const second = Execution.make({ records: false })
       const runtime = yield* Harness.build({ runtimeId: "exec", store, execution: second.execution })
